@@ -1,0 +1,4 @@
+DROP TABLE revoked_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE refresh_families;
+DROP TABLE users;

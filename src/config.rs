@@ -1,0 +1,468 @@
+//! Settings: read once at start from the environment (contract §1), parsed into typed values.
+//!
+//! Every problem names its setting in one line, so a bad deployment stops at once with a message
+//! an operator can act on. Nothing here touches the network or the database; resolving the JWT
+//! secret of an SQLite deployment (the `doorward.key` file) lives in [`crate::keyfile`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// One bad setting: its name and what is wrong with it, printed on one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub setting: &'static str,
+    /// What is wrong, for people.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            setting,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where the data lives: the embedded SQLite file or a PostgreSQL server.
+#[derive(Clone)]
+pub enum DatabaseTarget {
+    /// An SQLite file (created when missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL; secret because it may hold a password.
+    Postgres(SecretString),
+}
+
+impl std::fmt::Debug for DatabaseTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            Self::Postgres(_) => f.write_str("Postgres(***)"),
+        }
+    }
+}
+
+impl DatabaseTarget {
+    /// Chooses the backend from the URL scheme; a bare path is an SQLite file.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(SecretString::from(raw.to_owned())));
+        }
+        let path = raw.strip_prefix("sqlite://").unwrap_or(raw);
+        if path.is_empty() {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "expected postgres://… or sqlite://PATH, got an empty path",
+            ));
+        }
+        if path.contains("://") {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "unknown scheme: expected postgres://, postgresql:// or sqlite://",
+            ));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// The HS256 key: at least 32 bytes, never printed.
+#[derive(Clone)]
+pub struct JwtSecret(SecretString);
+
+impl JwtSecret {
+    /// The fewest bytes a key may have (HS256 wants at least its output size).
+    pub const MIN_BYTES: usize = 32;
+
+    /// Accepts a key of at least [`Self::MIN_BYTES`] bytes.
+    pub fn parse(setting: &'static str, raw: String) -> Result<Self, ConfigError> {
+        if raw.len() < Self::MIN_BYTES {
+            return Err(ConfigError::new(
+                setting,
+                format!(
+                    "must be at least {} bytes, got {}",
+                    Self::MIN_BYTES,
+                    raw.len()
+                ),
+            ));
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    /// The key bytes, for signing and key derivation only.
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose_secret().as_bytes()
+    }
+}
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtSecret(***)")
+    }
+}
+
+/// Every setting of contract §1, parsed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`.
+    pub database: DatabaseTarget,
+    /// `DOORWARD_BIND`.
+    pub bind: String,
+    /// `DOORWARD_PUBLIC_URL`; `None` means `http://localhost:<bound port>`.
+    pub public_url: Option<Url>,
+    /// `DOORWARD_CORS_ORIGINS`, as ASCII-serialized origins.
+    pub cors_origins: Vec<String>,
+    /// `JWT_SECRET`; `None` on SQLite means "use or create `doorward.key`".
+    pub jwt_secret: Option<JwtSecret>,
+    /// `DOORWARD_ISSUER`.
+    pub issuer: String,
+    /// `DOORWARD_AUDIENCE`.
+    pub audience: String,
+    /// `ACCESS_TOKEN_TTL`.
+    pub access_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL`.
+    pub refresh_ttl: Duration,
+    /// `SESSION_MAX_AGE`.
+    pub session_max_age: Duration,
+    /// `REFRESH_REUSE_GRACE`.
+    pub reuse_grace: Duration,
+    /// `DOORWARD_SYNC_INTERVAL`.
+    pub sync_interval: Duration,
+    /// `BCRYPT_COST`.
+    pub bcrypt_cost: u32,
+    /// `DOORWARD_WORKERS`: HTTP worker threads (default: one per core).
+    pub workers: usize,
+}
+
+/// The longest reuse grace the contract allows.
+const MAX_REUSE_GRACE: Duration = Duration::from_secs(60);
+
+impl Config {
+    /// Reads the settings through `get`, so tests can pass their own environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let duration = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
+            let raw = var(name).unwrap_or_else(|| default.to_owned());
+            parse_duration(&raw).ok_or_else(|| {
+                ConfigError::new(
+                    name,
+                    format!("expected e.g. 500ms, 15m or 14d, got '{raw}'"),
+                )
+            })
+        };
+
+        let database = DatabaseTarget::parse(
+            &var("DATABASE_URL").unwrap_or_else(|| "sqlite://doorward.db".to_owned()),
+        )?;
+        let bind = var("DOORWARD_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let public_url = var("DOORWARD_PUBLIC_URL")
+            .map(|raw| parse_public_url(&raw))
+            .transpose()?;
+        let cors_origins = var("DOORWARD_CORS_ORIGINS")
+            .map(|raw| parse_cors_origins(&raw))
+            .transpose()?
+            .unwrap_or_default();
+        let jwt_secret = var("JWT_SECRET")
+            .map(|raw| JwtSecret::parse("JWT_SECRET", raw))
+            .transpose()?;
+        if jwt_secret.is_none() && matches!(database, DatabaseTarget::Postgres(_)) {
+            return Err(ConfigError::new(
+                "JWT_SECRET",
+                "required with PostgreSQL, since every instance must share it",
+            ));
+        }
+        let issuer = var("DOORWARD_ISSUER").unwrap_or_else(|| "doorward".to_owned());
+        let audience = var("DOORWARD_AUDIENCE").unwrap_or_else(|| "doorward".to_owned());
+
+        let access_ttl = duration("ACCESS_TOKEN_TTL", "15m")?;
+        let refresh_ttl = duration("REFRESH_TOKEN_TTL", "14d")?;
+        let session_max_age = duration("SESSION_MAX_AGE", "90d")?;
+        let reuse_grace = duration("REFRESH_REUSE_GRACE", "10s")?;
+        let sync_interval = duration("DOORWARD_SYNC_INTERVAL", "1s")?;
+        for (name, value) in [
+            ("ACCESS_TOKEN_TTL", access_ttl),
+            ("REFRESH_TOKEN_TTL", refresh_ttl),
+            ("SESSION_MAX_AGE", session_max_age),
+            ("DOORWARD_SYNC_INTERVAL", sync_interval),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(name, "must be longer than zero"));
+            }
+        }
+        if access_ttl < Duration::from_secs(1) || refresh_ttl < Duration::from_secs(1) {
+            let name = if access_ttl < Duration::from_secs(1) {
+                "ACCESS_TOKEN_TTL"
+            } else {
+                "REFRESH_TOKEN_TTL"
+            };
+            return Err(ConfigError::new(name, "must be at least 1s"));
+        }
+        if reuse_grace > MAX_REUSE_GRACE {
+            return Err(ConfigError::new(
+                "REFRESH_REUSE_GRACE",
+                format!("at most 60s, got {}s", reuse_grace.as_secs_f64()),
+            ));
+        }
+
+        let bcrypt_cost = match var("BCRYPT_COST") {
+            None => 12,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|c| (4..=31).contains(c))
+                .ok_or_else(|| {
+                    ConfigError::new("BCRYPT_COST", format!("expected 4 to 31, got '{raw}'"))
+                })?,
+        };
+        let workers = match var("DOORWARD_WORKERS") {
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=256).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "DOORWARD_WORKERS",
+                        format!("expected 1 to 256, got '{raw}'"),
+                    )
+                })?,
+        };
+
+        Ok(Self {
+            database,
+            bind,
+            public_url,
+            cors_origins,
+            jwt_secret,
+            issuer,
+            audience,
+            access_ttl,
+            refresh_ttl,
+            session_max_age,
+            reuse_grace,
+            sync_interval,
+            bcrypt_cost,
+            workers,
+        })
+    }
+
+    /// Reads the process environment (and `.env`, loaded by `main`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+}
+
+/// Parses `500ms`, `30s`, `15m`, `12h`, `14d`.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = raw.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(millis_per_unit).map(Duration::from_millis)
+}
+
+/// Hosts on which browsers treat plain `http://` as a secure context.
+pub fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+fn parse_public_url(raw: &str) -> Result<Url, ConfigError> {
+    const NAME: &str = "DOORWARD_PUBLIC_URL";
+    let url = Url::parse(raw.trim())
+        .map_err(|e| ConfigError::new(NAME, format!("not a URL ({e}): '{raw}'")))?;
+    let host = url.host_str().unwrap_or_default();
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(host) => {}
+        "http" => {
+            return Err(ConfigError::new(
+                NAME,
+                format!(
+                    "http:// is allowed only on localhost, 127.0.0.1 or [::1] (Secure cookies would silently fail), got '{raw}'"
+                ),
+            ));
+        }
+        other => {
+            return Err(ConfigError::new(
+                NAME,
+                format!("expected an http:// or https:// URL, got scheme '{other}'"),
+            ));
+        }
+    }
+    if host.is_empty() {
+        return Err(ConfigError::new(NAME, format!("no host in '{raw}'")));
+    }
+    Ok(url)
+}
+
+fn parse_cors_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    const NAME: &str = "DOORWARD_CORS_ORIGINS";
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|origin| {
+            if origin.contains('*') {
+                return Err(ConfigError::new(
+                    NAME,
+                    "a wildcard is refused: list exact origins",
+                ));
+            }
+            let url = Url::parse(origin).map_err(|e| {
+                ConfigError::new(NAME, format!("'{origin}' is not an origin ({e})"))
+            })?;
+            let serialized = url.origin().ascii_serialization();
+            let is_bare_origin = matches!(url.scheme(), "http" | "https")
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && origin.trim_end_matches('/') == serialized;
+            if !is_bare_origin {
+                return Err(ConfigError::new(
+                    NAME,
+                    format!("'{origin}' is not an exact origin like https://app.example.com"),
+                ));
+            }
+            Ok(serialized)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[]).unwrap();
+        assert!(
+            matches!(c.database, DatabaseTarget::Sqlite(ref p) if p == &PathBuf::from("doorward.db"))
+        );
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.refresh_ttl, Duration::from_secs(14 * 86_400));
+        assert_eq!(c.session_max_age, Duration::from_secs(90 * 86_400));
+        assert_eq!(c.reuse_grace, Duration::from_secs(10));
+        assert_eq!(c.sync_interval, Duration::from_secs(1));
+        assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!(c.issuer, "doorward");
+        assert!(c.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn durations_take_every_unit() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            parse_duration("14d"),
+            Some(Duration::from_secs(14 * 86_400))
+        );
+        for bad in [
+            "15",
+            "m",
+            "15 minutes",
+            "-1s",
+            "1.5s",
+            "99999999999999999999d",
+            "",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bad_setting_is_named_in_one_line() {
+        let err = config(&[("ACCESS_TOKEN_TTL", "15 minutes")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ACCESS_TOKEN_TTL: expected e.g. 500ms, 15m or 14d, got '15 minutes'"
+        );
+        assert_eq!(
+            config(&[("BCRYPT_COST", "3")]).unwrap_err().setting,
+            "BCRYPT_COST"
+        );
+        assert_eq!(
+            config(&[("BCRYPT_COST", "32")]).unwrap_err().setting,
+            "BCRYPT_COST"
+        );
+        assert_eq!(
+            config(&[("REFRESH_REUSE_GRACE", "61s")])
+                .unwrap_err()
+                .setting,
+            "REFRESH_REUSE_GRACE"
+        );
+        assert_eq!(
+            config(&[("JWT_SECRET", "short")]).unwrap_err().setting,
+            "JWT_SECRET"
+        );
+        assert!(
+            !config(&[("JWT_SECRET", "short")])
+                .unwrap_err()
+                .to_string()
+                .contains("short")
+        );
+    }
+
+    #[test]
+    fn postgres_requires_a_shared_secret() {
+        let err = config(&[("DATABASE_URL", "postgres://u:p@localhost/db")]).unwrap_err();
+        assert_eq!(err.setting, "JWT_SECRET");
+        let ok = config(&[
+            ("DATABASE_URL", "postgresql://localhost/db"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(matches!(ok.database, DatabaseTarget::Postgres(_)));
+        assert!(!format!("{ok:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn public_url_must_be_secure_off_loopback() {
+        assert!(config(&[("DOORWARD_PUBLIC_URL", "http://example.com")]).is_err());
+        assert!(config(&[("DOORWARD_PUBLIC_URL", "https://example.com")]).is_ok());
+        assert!(config(&[("DOORWARD_PUBLIC_URL", "http://127.0.0.1:9000")]).is_ok());
+        assert!(config(&[("DOORWARD_PUBLIC_URL", "http://[::1]:9000")]).is_ok());
+        assert!(config(&[("DOORWARD_PUBLIC_URL", "ftp://localhost")]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_exact() {
+        let c = config(&[(
+            "DOORWARD_CORS_ORIGINS",
+            "https://app.example.com, http://localhost:3000",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            vec!["https://app.example.com", "http://localhost:3000"]
+        );
+        assert!(config(&[("DOORWARD_CORS_ORIGINS", "*")]).is_err());
+        assert!(config(&[("DOORWARD_CORS_ORIGINS", "https://*.example.com")]).is_err());
+        assert!(config(&[("DOORWARD_CORS_ORIGINS", "https://a.example.com/path")]).is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! The CSRF rule of contract §3, applied to every route before any handler runs.
+//!
+//! An unsafe request (POST, PUT, PATCH, DELETE) that carries a doorward cookie is refused with
+//! 403 `csrf_failed`, changing nothing, when `Sec-Fetch-Site: cross-site` or when `Origin` is
+//! present and not allowed (`Origin: null` never is). Bearer requests without our cookies are
+//! exempt: a browser never attaches a bearer header on its own. Page forms carry a session CSRF
+//! token as well (`routes::pages`).
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, ResponseError};
+use url::Url;
+
+use crate::config::is_loopback_host;
+use crate::cookies;
+use crate::error::AppError;
+
+/// The origins whose unsafe cookie requests are accepted.
+#[derive(Debug, Clone)]
+pub struct AllowedOrigins(Vec<String>);
+
+impl AllowedOrigins {
+    /// The public origin, its loopback aliases when it is on loopback, and the CORS origins.
+    pub fn new(public_url: &Url, cors_origins: &[String]) -> Self {
+        let mut origins = vec![public_url.origin().ascii_serialization()];
+        if let Some(host) = public_url.host_str()
+            && is_loopback_host(host)
+        {
+            let port = public_url
+                .port()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default();
+            for alias in ["localhost", "127.0.0.1", "[::1]"] {
+                origins.push(format!("{}://{alias}{port}", public_url.scheme()));
+            }
+        }
+        origins.extend(cors_origins.iter().cloned());
+        origins.sort();
+        origins.dedup();
+        Self(origins)
+    }
+
+    /// True for an exact, listed origin.
+    pub fn allows(&self, origin: &str) -> bool {
+        origin != "null" && self.0.iter().any(|allowed| allowed == origin)
+    }
+}
+
+/// True when `req` must be refused under the CSRF rule.
+pub fn is_forbidden(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
+    let unsafe_method = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if !unsafe_method || !cookies::read(req).any_present() {
+        return false;
+    }
+    let header_text = |name| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("null"))
+    };
+    if header_text(header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
+        return true;
+    }
+    header_text(header::ORIGIN).is_some_and(|origin| !allowed.allows(origin))
+}
+
+/// Middleware: answers 403 `csrf_failed` before the handler when the rule refuses the request.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let forbidden = req
+        .app_data::<actix_web::web::Data<AllowedOrigins>>()
+        .is_none_or(|allowed| is_forbidden(req.request(), allowed));
+    if forbidden {
+        let response = AppError::CsrfFailed.error_response();
+        return Ok(req.into_response(response));
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn allowed() -> AllowedOrigins {
+        AllowedOrigins::new(
+            &Url::parse("http://localhost:8080").unwrap(),
+            &["https://app.example.com".to_owned()],
+        )
+    }
+
+    fn post(headers: &[(&str, &str)]) -> HttpRequest {
+        let mut req = TestRequest::post().insert_header((header::COOKIE, "__Host-access_token=t"));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        req.to_http_request()
+    }
+
+    #[test]
+    fn loopback_aliases_are_allowed() {
+        let a = allowed();
+        for origin in [
+            "http://localhost:8080",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "https://app.example.com",
+        ] {
+            assert!(a.allows(origin), "{origin}");
+        }
+        for origin in [
+            "null",
+            "http://localhost:8081",
+            "https://evil.example",
+            "http://localhost",
+        ] {
+            assert!(!a.allows(origin), "{origin}");
+        }
+    }
+
+    #[test]
+    fn cookie_requests_follow_the_rule() {
+        let a = allowed();
+        assert!(!is_forbidden(&post(&[]), &a));
+        assert!(!is_forbidden(
+            &post(&[("origin", "http://127.0.0.1:8080")]),
+            &a
+        ));
+        assert!(is_forbidden(
+            &post(&[("origin", "https://evil.example")]),
+            &a
+        ));
+        assert!(is_forbidden(&post(&[("origin", "null")]), &a));
+        assert!(is_forbidden(&post(&[("sec-fetch-site", "cross-site")]), &a));
+        assert!(!is_forbidden(
+            &post(&[("sec-fetch-site", "same-origin")]),
+            &a
+        ));
+        let bearer = TestRequest::post()
+            .insert_header(("origin", "https://evil.example"))
+            .to_http_request();
+        assert!(!is_forbidden(&bearer, &a), "no cookie, no CSRF rule");
+        let get = TestRequest::get()
+            .insert_header((header::COOKIE, "__Host-access_token=t"))
+            .insert_header(("origin", "https://evil.example"))
+            .to_http_request();
+        assert!(!is_forbidden(&get, &a));
+    }
+}

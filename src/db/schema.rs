@@ -1,0 +1,57 @@
+//! Diesel's view of the tables: portable column types (TEXT, BIGINT) shared by both backends.
+//! Times are Unix milliseconds, except `users.tokens_valid_after` (whole seconds, like `iat`).
+
+diesel::table! {
+    /// Registered accounts.
+    users (id) {
+        id -> Text,
+        email -> Text,
+        name -> Nullable<Text>,
+        role -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+        tokens_valid_after -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// One family per sign-in: every rotation of its refresh token stays in it.
+    refresh_families (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Refresh tokens, stored only as SHA-256 hashes.
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        family_id -> Text,
+        user_id -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+        replaced_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Denylisted access-token ids, kept until the token could no longer verify anyway.
+    revoked_tokens (jti) {
+        jti -> Text,
+        expires_at -> BigInt,
+        revoked_at -> BigInt,
+    }
+}
+
+diesel::joinable!(refresh_families -> users (user_id));
+diesel::joinable!(refresh_tokens -> refresh_families (family_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    refresh_families,
+    refresh_tokens,
+    revoked_tokens
+);

@@ -1,0 +1,267 @@
+//! The one error type of the JSON API, and its single mapping to status, headers and body.
+//!
+//! Every JSON handler and extractor returns [`AppError`]; the body is always
+//! `{"error", "error_description"[, "fields"]}` (contract §3). Causes are logged here, once, and
+//! never shown to clients. HTML pages have their own rendering of failures in `routes::pages`.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
+use serde::Serialize;
+
+/// The problems found per request field, as contract §3's `fields` object.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct FieldErrors(BTreeMap<&'static str, Vec<String>>);
+
+impl FieldErrors {
+    /// Records one problem with `field`.
+    pub fn add(&mut self, field: &'static str, problem: impl Into<String>) {
+        self.0.entry(field).or_default().push(problem.into());
+    }
+
+    /// True when no field has a problem.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The problems of one field, for re-rendering forms.
+    pub fn get(&self, field: &str) -> &[String] {
+        self.0.get(field).map_or(&[], Vec::as_slice)
+    }
+
+    /// `Ok(value)` when nothing was recorded, else the 422 error.
+    pub fn into_result<T>(self, value: T) -> Result<T, AppError> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(AppError::Validation(self))
+        }
+    }
+}
+
+/// Everything a JSON route can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Malformed JSON, the wrong content type, or an unusable request.
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// Well-formed JSON whose fields do not pass validation.
+    #[error("the request has invalid fields")]
+    Validation(FieldErrors),
+    /// Registration with an email that already has an account.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Wrong email or password; the same answer either way.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// A refresh token that is unknown, expired, revoked or reused.
+    #[error("the refresh token is invalid, expired or revoked")]
+    InvalidGrant,
+    /// No credentials at all on a protected route.
+    #[error("authentication is required")]
+    Unauthorized,
+    /// Credentials that were presented but are not acceptable.
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    /// Authenticated, but the role does not allow this.
+    #[error("insufficient scope")]
+    InsufficientScope,
+    /// A cookie-carrying unsafe request from somewhere not allowed (contract §3, CSRF).
+    #[error("cross-site request refused")]
+    CsrfFailed,
+    /// A body over the 64 KiB limit.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// The database cannot be reached right now.
+    #[error("the service is unavailable, try again shortly")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The password hashing queue is full.
+    #[error("too many sign-ins at once, try again shortly")]
+    Busy,
+    /// A fault that is ours, not the client's.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The `error` codes of contract §3, written once.
+pub mod code {
+    /// 400.
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    /// 422.
+    pub const VALIDATION_FAILED: &str = "validation_failed";
+    /// 409.
+    pub const EMAIL_TAKEN: &str = "email_taken";
+    /// 401 on login.
+    pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
+    /// 401 on refresh.
+    pub const INVALID_GRANT: &str = "invalid_grant";
+    /// 401 without credentials.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// 401 with bad credentials.
+    pub const INVALID_TOKEN: &str = "invalid_token";
+    /// 403 for the role.
+    pub const INSUFFICIENT_SCOPE: &str = "insufficient_scope";
+    /// 403 for CSRF.
+    pub const CSRF_FAILED: &str = "csrf_failed";
+    /// 413.
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// 503.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// 500.
+    pub const INTERNAL: &str = "internal_error";
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    error_description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a FieldErrors>,
+}
+
+const REALM: &str = r#"Bearer realm="doorward""#;
+
+impl AppError {
+    /// Wraps a database or pool failure as 503.
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+
+    /// Wraps a fault of ours as 500.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(e))
+    }
+
+    /// The contract's `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => code::INVALID_REQUEST,
+            Self::Validation(_) => code::VALIDATION_FAILED,
+            Self::EmailTaken => code::EMAIL_TAKEN,
+            Self::InvalidCredentials => code::INVALID_CREDENTIALS,
+            Self::InvalidGrant => code::INVALID_GRANT,
+            Self::Unauthorized => code::UNAUTHORIZED,
+            Self::InvalidToken(_) => code::INVALID_TOKEN,
+            Self::InsufficientScope => code::INSUFFICIENT_SCOPE,
+            Self::CsrfFailed => code::CSRF_FAILED,
+            Self::PayloadTooLarge => code::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) | Self::Busy => code::UNAVAILABLE,
+            Self::Internal(_) => code::INTERNAL,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge of RFC 6750 §3 for 401/403 answers to protected routes.
+    fn challenge(&self) -> Option<String> {
+        match self {
+            Self::Unauthorized => Some(REALM.to_owned()),
+            Self::InvalidToken(description) => Some(format!(
+                r#"{REALM}, error="invalid_token", error_description="{description}""#
+            )),
+            Self::InsufficientScope => Some(format!(r#"{REALM}, error="insufficient_scope""#)),
+            _ => None,
+        }
+    }
+
+    fn log(&self) {
+        match self {
+            Self::Unavailable(source) => log::warn!("{}: {}", self, error_chain(source.as_ref())),
+            Self::Internal(source) => log::error!("{}: {}", self, error_chain(source.as_ref())),
+            Self::Busy => log::warn!("password hashing queue full: answering 503"),
+            _ => {}
+        }
+    }
+
+    /// Starts the response with status and headers but no body, so callers can add cookies.
+    pub fn response_builder(&self) -> HttpResponseBuilder {
+        let mut builder = HttpResponse::build(self.status_code());
+        if let Some(challenge) = self.challenge()
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            builder.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        if matches!(self, Self::Busy | Self::Unavailable(_)) {
+            builder.insert_header((header::RETRY_AFTER, "1"));
+        }
+        builder.insert_header((header::CACHE_CONTROL, "no-store"));
+        builder
+    }
+
+    /// Finishes a response started by [`Self::response_builder`] with the JSON error body.
+    pub fn finish(&self, mut builder: HttpResponseBuilder) -> HttpResponse {
+        self.log();
+        let fields = match self {
+            Self::Validation(fields) => Some(fields),
+            _ => None,
+        };
+        builder.json(ErrorBody {
+            error: self.code(),
+            error_description: self.to_string(),
+            fields,
+        })
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::InvalidCredentials
+            | Self::InvalidGrant
+            | Self::Unauthorized
+            | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope | Self::CsrfFailed => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.finish(self.response_builder())
+    }
+}
+
+/// `outer: inner: innermost`, for logs.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut current = e.source();
+    while let Some(cause) = current {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        current = cause.source();
+    }
+    out
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        Self::unavailable(e)
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::EmailTaken,
+            // A lost connection, a closed server or a busy SQLite file: the database, not us.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::Unknown,
+                _,
+            )
+            | Error::BrokenTransactionManager => Self::unavailable(e),
+            other => Self::internal(other),
+        }
+    }
+}

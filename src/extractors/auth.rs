@@ -1,0 +1,102 @@
+//! [`AuthUser`]: the one extractor every protected route takes, for both transports.
+//!
+//! `Authorization: Bearer` wins when present, and a present but bad header is a 401 with no
+//! fall-back to the cookie; otherwise the `__Host-access_token` cookie is used (contract §3).
+//! Verification is signature and claims ([`crate::tokens::jwt`]) then revocation
+//! ([`crate::denylist`]): both in memory, so the future is ready at once and no database is
+//! touched. CSRF is enforced before any handler runs, by [`crate::csrf`].
+
+use std::future::{Ready, ready};
+
+use actix_web::error::InternalError;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use actix_web_httpauth::headers::authorization::{Bearer, Scheme};
+
+use crate::cookies::{self, CookieValue};
+use crate::error::AppError;
+use crate::startup::AppState;
+use crate::tokens::jwt::AccessClaims;
+
+/// A request whose access token verified and is not revoked.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// The verified claims.
+    pub claims: AccessClaims,
+}
+
+/// Where a request's access token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentedToken<'a> {
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// An `Authorization` header that is not a usable bearer token.
+    MalformedHeader,
+    /// The access cookie.
+    Cookie(&'a str),
+    /// The access cookie, sent twice.
+    DuplicateCookie,
+    /// Nothing.
+    None,
+}
+
+/// Finds the access token by the contract's precedence: header, then cookie.
+pub fn presented_token(req: &HttpRequest) -> PresentedToken<'_> {
+    let mut headers = req.headers().get_all(header::AUTHORIZATION);
+    if let Some(value) = headers.next() {
+        if headers.next().is_some() {
+            return PresentedToken::MalformedHeader;
+        }
+        let is_bearer = Bearer::parse(value).is_ok();
+        return match value.to_str() {
+            Ok(text) if is_bearer => text
+                .get(7..)
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && !t.contains(' '))
+                .map_or(PresentedToken::MalformedHeader, PresentedToken::Bearer),
+            _ => PresentedToken::MalformedHeader,
+        };
+    }
+    match cookies::read(req).access {
+        CookieValue::One(token) => PresentedToken::Cookie(token),
+        CookieValue::Duplicate => PresentedToken::DuplicateCookie,
+        CookieValue::Absent => PresentedToken::None,
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<AuthUser, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AppError::Internal("application state is missing".into()))?;
+    let token = match presented_token(req) {
+        PresentedToken::Bearer(token) | PresentedToken::Cookie(token) => token,
+        PresentedToken::MalformedHeader => {
+            return Err(AppError::InvalidToken(
+                "the Authorization header must be 'Bearer <token>'",
+            )
+            .into());
+        }
+        PresentedToken::DuplicateCookie => {
+            let error = AppError::InvalidToken("an authentication cookie was sent twice");
+            let mut response = error.response_builder();
+            cookies::clear_both(&mut response);
+            let response = error.finish(response);
+            return Err(InternalError::from_response(error, response).into());
+        }
+        PresentedToken::None => return Err(AppError::Unauthorized.into()),
+    };
+    let claims = state.jwt.verify(token).map_err(AppError::InvalidToken)?;
+    if let Some(reason) = state.denylist.refusal(&claims) {
+        return Err(AppError::InvalidToken(reason).into());
+    }
+    Ok(AuthUser { claims })
+}
+
+impl FromRequest for AuthUser {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}

@@ -1,0 +1,86 @@
+//! The JWT secret of an SQLite deployment when `JWT_SECRET` is not set: generated on first
+//! start and kept in `doorward.key` beside the database file, readable by its owner only.
+//!
+//! PostgreSQL deployments never come here: several instances must share one key, so there
+//! `JWT_SECRET` is required (checked in [`crate::config`]).
+
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::config::{ConfigError, JwtSecret};
+
+/// The key file's path: `doorward.key` in the database file's folder.
+pub fn path_beside(database: &Path) -> PathBuf {
+    database
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(
+            || PathBuf::from("doorward.key"),
+            |dir| dir.join("doorward.key"),
+        )
+}
+
+/// Reads the key file, or creates it (mode 0600) with 256 random bits.
+pub fn load_or_create(path: &Path) -> Result<JwtSecret, ConfigError> {
+    let problem = |what: String| ConfigError {
+        setting: "JWT_SECRET",
+        problem: what,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            return JwtSecret::parse("JWT_SECRET", text.trim().to_owned()).map_err(|e| {
+                problem(format!(
+                    "the key file {} is unusable: {}",
+                    path.display(),
+                    e.problem
+                ))
+            });
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(problem(format!("cannot read {}: {e}", path.display()))),
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| problem(format!("no randomness available: {e}")))?;
+    let key = URL_SAFE_NO_PAD.encode(bytes);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| problem(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(key.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| problem(format!("cannot write {}: {e}", path.display())))?;
+    log::warn!(
+        "JWT_SECRET is not set: generated a new key in {} (keep it private; every instance \
+         must share one key, so set JWT_SECRET for PostgreSQL or several instances)",
+        path.display()
+    );
+    JwtSecret::parse("JWT_SECRET", key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_key_is_created_once_with_owner_only_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_beside(&dir.path().join("doorward.db"));
+        let first = load_or_create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = load_or_create(&path).unwrap();
+        assert_eq!(first.expose(), second.expose());
+        assert_eq!(
+            path_beside(Path::new("doorward.db")),
+            PathBuf::from("doorward.key")
+        );
+    }
+}
