@@ -192,6 +192,11 @@ impl Application {
         self.port
     }
 
+    /// A handle to stop the server (tests restart it on the same database).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// The origin browsers use.
     pub fn public_url(&self) -> &Url {
         &self.public_url

@@ -1,0 +1,160 @@
+//! What survives a restart, and how the server starts (contract §1, §5).
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{Backend, assert_error, spawn_app, spawn_app_with};
+
+fn str_of<'a>(pair: &'a Value, key: &str) -> &'a str {
+    pair[key].as_str().unwrap()
+}
+
+async fn a_restart_keeps_registrations_rotations_and_revocations(backend: Backend) {
+    let app = spawn_app_with(backend, &[("REFRESH_REUSE_GRACE", "0s")]).await;
+    let (user, first) = app.signed_up_user().await;
+    let rotated: Value = app
+        .refresh(str_of(&first, "refresh_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (_, other) = app.signed_up_user().await;
+    assert_eq!(
+        app.post_with_bearer("/auth/logout", str_of(&other, "access_token"), None)
+            .await
+            .status(),
+        204
+    );
+
+    let app = app.restart().await;
+
+    assert_eq!(
+        app.login(&user).await.status(),
+        200,
+        "the registration survived"
+    );
+    assert_error(
+        app.get_me(str_of(&other, "access_token")).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(
+        app.get_me(str_of(&rotated, "access_token")).await.status(),
+        200
+    );
+    let again = app.refresh(str_of(&rotated, "refresh_token")).await;
+    assert_eq!(again.status(), 200, "the rotation survived");
+    // The first token was rotated before the restart: presenting it is reuse.
+    assert_error(
+        app.refresh(str_of(&first, "refresh_token")).await,
+        401,
+        "invalid_grant",
+    )
+    .await;
+}
+
+async fn logout_all_survives_a_restart(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, pair) = app.signed_up_user().await;
+    let access = str_of(&pair, "access_token").to_owned();
+    assert_eq!(
+        app.post_with_bearer("/auth/logout-all", &access, None)
+            .await
+            .status(),
+        204
+    );
+    let app = app.restart().await;
+    assert_error(app.get_me(&access).await, 401, "invalid_token").await;
+}
+
+async fn a_revocation_on_one_instance_reaches_another(backend: Backend) {
+    let first = spawn_app(backend).await;
+    let second_settings: Vec<(String, String)> = first.settings.clone().into_iter().collect();
+    let overrides: Vec<(&str, &str)> = second_settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let second = spawn_app_with(backend, &overrides).await;
+    let (_, pair) = first.signed_up_user().await;
+    let access = str_of(&pair, "access_token");
+    assert_eq!(
+        second.get_me(access).await.status(),
+        200,
+        "the second instance shares the key"
+    );
+    assert_eq!(
+        first
+            .post_with_bearer("/auth/logout", access, None)
+            .await
+            .status(),
+        204
+    );
+    // DOORWARD_SYNC_INTERVAL is 200ms in tests.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_error(second.get_me(access).await, 401, "invalid_token").await;
+}
+
+/// SQLite only: PostgreSQL never generates a key (see `a_bad_setting_stops_the_binary`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_generates_and_keeps_a_key_file() {
+    let app = spawn_app_with(Backend::Sqlite, &[("JWT_SECRET", "")]).await;
+    let (user, pair) = app.signed_up_user().await;
+    let db_path = app.settings["DATABASE_URL"]
+        .trim_start_matches("sqlite://")
+        .to_owned();
+    let key = std::path::Path::new(&db_path).with_file_name("doorward.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let app = app.restart().await;
+    assert_eq!(
+        app.get_me(str_of(&pair, "access_token")).await.status(),
+        200,
+        "same key after restart"
+    );
+    assert_eq!(app.login(&user).await.status(), 200);
+}
+
+both_backends!(
+    a_restart_keeps_registrations_rotations_and_revocations,
+    logout_all_survives_a_restart,
+    a_revocation_on_one_instance_reaches_another,
+);
+
+/// The real binary, started with bad settings, exits non-zero with one line naming the setting.
+#[test]
+fn a_bad_setting_stops_the_binary() {
+    let cases = [
+        (vec![("ACCESS_TOKEN_TTL", "15 minutes")], "ACCESS_TOKEN_TTL"),
+        (vec![("BCRYPT_COST", "99")], "BCRYPT_COST"),
+        (vec![("REFRESH_REUSE_GRACE", "2m")], "REFRESH_REUSE_GRACE"),
+        (
+            vec![("DOORWARD_CORS_ORIGINS", "*")],
+            "DOORWARD_CORS_ORIGINS",
+        ),
+        (
+            vec![("DOORWARD_PUBLIC_URL", "http://example.com")],
+            "DOORWARD_PUBLIC_URL",
+        ),
+        (
+            vec![("DATABASE_URL", "postgres://127.0.0.1:1/none")],
+            "JWT_SECRET",
+        ),
+        (vec![("JWT_SECRET", "too-short")], "JWT_SECRET"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (env, setting) in cases {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("DOORWARD_BIND", "127.0.0.1:0")
+            .envs(env)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{setting}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(setting), "{stderr}");
+    }
+}

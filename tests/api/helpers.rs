@@ -1,0 +1,286 @@
+//! Test harness: a real doorward on a real TCP port (port 0), over a fresh SQLite file or a
+//! fresh PostgreSQL database of its own, spoken to over HTTP with reqwest.
+//!
+//! PostgreSQL comes from `TEST_DATABASE_URL` (a server URL; `tests/run.sh` starts a throwaway
+//! cluster and sets it). Each test creates `doorward_test_<uuid>` on that server.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use doorward::config::Config;
+use doorward::db::models::UserRow;
+use doorward::db::{Db, repo};
+use doorward::startup::Application;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: HashMap<String, String>,
+    pub jwt_secret: String,
+    handle: ServerHandle,
+    _dir: TempDir,
+}
+
+/// A database of its own for one test, and the settings that point at it.
+fn fresh_database(backend: Backend, dir: &TempDir) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("doorward.db").display()),
+        Backend::Postgres => {
+            let server = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
+                panic!(
+                    "TEST_DATABASE_URL is not set: run the suite with tests/run.sh, which starts \
+                     a throwaway PostgreSQL, or point it at a server you run"
+                )
+            });
+            let name = format!("doorward_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = PgConnection::establish(&server).expect("connect to TEST_DATABASE_URL");
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .expect("create the test database");
+            let (base, _) = server
+                .rsplit_once('/')
+                .expect("TEST_DATABASE_URL has a path");
+            format!("{base}/{name}")
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Starts a server with the test defaults, then `overrides`.
+pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database_url = tokio::task::block_in_place(|| fresh_database(backend, &dir));
+    let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4().simple());
+    let mut settings: HashMap<String, String> = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("DOORWARD_BIND", "127.0.0.1:0"),
+        ("JWT_SECRET", jwt_secret.as_str()),
+        ("BCRYPT_COST", "4"),
+        ("DOORWARD_WORKERS", "2"),
+        ("DOORWARD_SYNC_INTERVAL", "200ms"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in overrides {
+        settings.insert((*k).to_owned(), (*v).to_owned());
+    }
+    start(settings, dir).await
+}
+
+async fn start(settings: HashMap<String, String>, dir: TempDir) -> TestApp {
+    let config = Config::from_lookup(|k| settings.get(k).cloned()).expect("valid test config");
+    let app = Application::build(config).await.expect("server starts");
+    let port = app.port();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client,
+        jwt_secret: settings.get("JWT_SECRET").cloned().unwrap_or_default(),
+        settings,
+        handle,
+        _dir: dir,
+    }
+}
+
+/// A user registered through the API.
+pub struct TestUser {
+    pub email: String,
+    pub password: String,
+}
+
+impl TestUser {
+    pub fn generate() -> Self {
+        Self {
+            email: format!("user-{}@example.com", uuid::Uuid::new_v4().simple()),
+            password: format!("pw-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+impl TestApp {
+    /// Stops this server and starts another on the same database and settings.
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(&[]).await
+    }
+
+    /// As [`Self::restart`], changing some settings.
+    pub async fn restart_with(self, overrides: &[(&str, &str)]) -> TestApp {
+        self.handle.stop(true).await;
+        let mut settings = self.settings;
+        for (k, v) in overrides {
+            settings.insert((*k).to_owned(), (*v).to_owned());
+        }
+        start(settings, self._dir).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Reads a user row straight from the database, to check what was stored.
+    pub async fn stored_user(&self, email: &str) -> Option<UserRow> {
+        let config = Config::from_lookup(|k| self.settings.get(k).cloned()).expect("config");
+        let db = tokio::task::block_in_place(|| Db::connect(&config.database)).expect("db");
+        let email = email.to_owned();
+        db.run(move |conn| repo::find_user_by_email(conn, &email))
+            .await
+            .expect("query")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_with_bearer(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self.client.post(self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn register(&self, user: &TestUser) -> Response {
+        self.post_json(
+            "/auth/register",
+            &json!({"email": user.email, "password": user.password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, user: &TestUser) -> Response {
+        self.post_json(
+            "/auth/login",
+            &json!({"email": user.email, "password": user.password}),
+        )
+        .await
+    }
+
+    /// Registers a fresh user and returns it with its first TokenPair.
+    pub async fn signed_up_user(&self) -> (TestUser, Value) {
+        let user = TestUser::generate();
+        let response = self.register(&user).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        (user, response.json().await.expect("json"))
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/auth/refresh", &json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    pub async fn get_me(&self, token: &str) -> Response {
+        self.get_with_headers("/api/me", &[("authorization", &format!("Bearer {token}"))])
+            .await
+    }
+
+    pub async fn get_with_headers(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        self.client
+            .get(self.url(path))
+            .headers(map)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// Asserts the status and the contract's error body; returns the body.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status for {code}");
+    let body: Value = response.json().await.expect("json error body");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    body
+}
+
+/// The `WWW-Authenticate` header of a response.
+pub fn challenge(response: &Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .unwrap_or_default()
+}
+
+/// Signs arbitrary claims with `secret` (HS256), to forge tokens the server must judge.
+pub fn sign_claims(claims: &Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .expect("sign")
+}
+
+/// The claims of a token, unverified, to build forgeries from real ones.
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64");
+    serde_json::from_slice(&bytes).expect("claims json")
+}

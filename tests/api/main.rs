@@ -1,0 +1,12 @@
+//! The one integration test binary: every file here drives a real server over HTTP, each test
+//! once on SQLite and once on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod bad_input;
+mod durability;
+mod logout;
+mod refresh;
+mod register_login;
+mod token_checks;
