@@ -42,4 +42,4 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   echo "tests/run.sh: throwaway PostgreSQL on 127.0.0.1:$port"
 fi
 
-cargo test --all-targets "$@"
+cargo test --all-targets -- "$@"

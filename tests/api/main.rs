@@ -5,6 +5,8 @@
 mod helpers;
 
 mod bad_input;
+mod cookies;
+mod database_outage;
 mod durability;
 mod logout;
 mod refresh;
