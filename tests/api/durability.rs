@@ -120,6 +120,7 @@ both_backends!(
     a_restart_keeps_registrations_rotations_and_revocations,
     logout_all_survives_a_restart,
     a_revocation_on_one_instance_reaches_another,
+    nothing_acknowledged_is_lost_to_kill_9,
 );
 
 /// The real binary, started with bad settings, exits non-zero with one line naming the setting.
@@ -157,4 +158,108 @@ fn a_bad_setting_stops_the_binary() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(setting), "{stderr}");
     }
+}
+
+/// Starts the real binary on `database_url` and returns it with the port it bound.
+fn start_binary(database_url: &str, dir: &std::path::Path) -> (std::process::Child, u16) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"))
+        .current_dir(dir)
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("DOORWARD_BIND", "127.0.0.1:0")
+        .env("JWT_SECRET", "kill-nine-test-secret-0123456789abcdef")
+        .env("BCRYPT_COST", "4")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let port = loop {
+        let line = lines.next().expect("the server logs its port").unwrap();
+        if let Some(rest) = line.split("listening on port ").nth(1) {
+            break rest.split(',').next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, port)
+}
+
+/// `kill -9` right after the answers: nothing acknowledged may be lost.
+async fn nothing_acknowledged_is_lost_to_kill_9(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url =
+        tokio::task::block_in_place(|| crate::helpers::fresh_database(backend, &dir));
+    let (mut server, port) =
+        tokio::task::block_in_place(|| start_binary(&database_url, dir.path()));
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let user = crate::helpers::TestUser::generate();
+    let body = serde_json::json!({"email": user.email, "password": user.password});
+    let pair: Value = client
+        .post(format!("{base}/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rotated: Value = client
+        .post(format!("{base}/auth/refresh"))
+        .json(&serde_json::json!({"refresh_token": pair["refresh_token"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // A second session, signed out: its revocation must survive too.
+    let second: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let logout = client
+        .post(format!("{base}/auth/logout"))
+        .bearer_auth(str_of(&second, "access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+
+    let (mut server, port) =
+        tokio::task::block_in_place(|| start_binary(&database_url, dir.path()));
+    let base = format!("http://127.0.0.1:{port}");
+    let login = client
+        .post(format!("{base}/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "the registration survived");
+    let me = client
+        .get(format!("{base}/api/me"))
+        .bearer_auth(str_of(&second, "access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(me, 401, "invalid_token").await;
+    let refresh = client
+        .post(format!("{base}/auth/refresh"))
+        .json(&serde_json::json!({"refresh_token": rotated["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 200, "the rotation survived");
+    server.kill().unwrap();
+    server.wait().unwrap();
 }

@@ -59,7 +59,7 @@ pub struct TestApp {
 }
 
 /// A database of its own for one test, and the settings that point at it.
-fn fresh_database(backend: Backend, dir: &TempDir) -> String {
+pub fn fresh_database(backend: Backend, dir: &TempDir) -> String {
     match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("doorward.db").display()),
         Backend::Postgres => {
