@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench --bench hot_path`. Prints nanoseconds per check and the ratio.
 
+#![allow(clippy::expect_used)] // a benchmark stops at its first failure
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
