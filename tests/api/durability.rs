@@ -3,11 +3,7 @@
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_error, spawn_app, spawn_app_with};
-
-fn str_of<'a>(pair: &'a Value, key: &str) -> &'a str {
-    pair[key].as_str().unwrap()
-}
+use crate::helpers::{Backend, assert_error, spawn_app, spawn_app_with, str_of};
 
 async fn a_restart_keeps_registrations_rotations_and_revocations(backend: Backend) {
     let app = spawn_app_with(backend, &[("REFRESH_REUSE_GRACE", "0s")]).await;

@@ -247,6 +247,13 @@ impl TestApp {
     }
 }
 
+/// A string field of a JSON body.
+pub fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
+    body[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key} in {body}"))
+}
+
 /// Asserts the status and the contract's error body; returns the body.
 pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status for {code}");

@@ -3,11 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_error, spawn_app};
-
-fn str_of<'a>(pair: &'a Value, key: &str) -> &'a str {
-    pair[key].as_str().unwrap()
-}
+use crate::helpers::{Backend, assert_error, spawn_app, str_of};
 
 /// Every auth cookie in a response is cleared: empty value, `Max-Age=0`.
 fn assert_cookies_cleared(response: &reqwest::Response) {

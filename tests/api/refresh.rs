@@ -4,11 +4,7 @@ use futures_util::future::join;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_error, spawn_app, spawn_app_with};
-
-fn str_of<'a>(pair: &'a Value, key: &str) -> &'a str {
-    pair[key].as_str().unwrap()
-}
+use crate::helpers::{Backend, assert_error, spawn_app, spawn_app_with, str_of};
 
 async fn refresh_rotates_the_pair(backend: Backend) {
     let app = spawn_app(backend).await;
