@@ -19,6 +19,7 @@ use crate::csrf::{self, AllowedOrigins};
 use crate::db::{Db, SetupError, repo};
 use crate::denylist::Denylist;
 use crate::keyfile;
+use crate::page_session;
 use crate::passwords::PasswordHasher;
 use crate::routes;
 use crate::tokens::jwt::{JwtKeys, LEEWAY_SECS};
@@ -158,11 +159,14 @@ impl Application {
         };
         let origins = web::Data::new(AllowedOrigins::new(&public_url, &config.cors_origins));
         let cors_origins = Arc::new(config.cors_origins.clone());
+        let session_key =
+            page_session::session_key(secret.expose()).map_err(StartupError::Other)?;
 
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(csrf::guard))
+                .wrap(page_session::middleware(session_key.clone()))
                 .wrap(cors(&cors_origins))
                 .wrap(request_logger())
                 .app_data(server_state.clone())

@@ -7,7 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pg_dir=""
+chromedriver_pid=""
 cleanup() {
+  if [ -n "$chromedriver_pid" ]; then
+    kill "$chromedriver_pid" 2>/dev/null || true
+  fi
   if [ -n "$pg_dir" ]; then
     as_pg pg_ctl -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
     rm -rf "$pg_dir"
@@ -40,6 +44,28 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
     -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off" start >/dev/null
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   echo "tests/run.sh: throwaway PostgreSQL on 127.0.0.1:$port"
+fi
+
+# The browser tests drive a real headless Chromium through chromedriver (tests/api/browser.rs).
+# Both come from Debian's packages, installed here when missing; chromedriver is started on a
+# free port and stopped on exit. Set CHROMEDRIVER_URL to use a chromedriver you run instead.
+if [ -z "${CHROMEDRIVER_URL:-}" ]; then
+  if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+    echo "tests/run.sh: installing chromium and chromium-driver"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+  cd_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cd_log=$(mktemp /tmp/doorward-chromedriver.XXXXXX)
+  chromedriver --port="$cd_port" >"$cd_log" 2>&1 &
+  chromedriver_pid=$!
+  export CHROMEDRIVER_URL="http://127.0.0.1:$cd_port"
+  for _ in $(seq 1 100); do
+    python3 -c "import urllib.request; urllib.request.urlopen('$CHROMEDRIVER_URL/status', timeout=1)" \
+      >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  echo "tests/run.sh: chromedriver on $CHROMEDRIVER_URL (log: $cd_log)"
 fi
 
 cargo test --all-targets -- "$@"

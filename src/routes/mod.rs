@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod cookie_auth;
+pub mod pages;
 
 use actix_web::web;
 
@@ -12,4 +13,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     cookie_auth::configure(cfg);
     api::configure(cfg);
+    pages::configure(cfg);
 }

@@ -5,10 +5,12 @@
 mod helpers;
 
 mod bad_input;
+mod browser;
 mod cookies;
 mod database_outage;
 mod durability;
 mod logout;
+mod pages;
 mod refresh;
 mod register_login;
 mod token_checks;

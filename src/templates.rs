@@ -1,0 +1,72 @@
+//! The askama views of the server-rendered pages (contract §4), one struct per page, all
+//! extending `templates/base.html`. They hold only what the page shows; the handlers in
+//! [`crate::routes::pages`] decide statuses, headers and cookies. askama escapes every value,
+//! so user input (an email, a name, `next`) is safe to echo back.
+
+use askama::Template;
+
+/// `GET /`: links to sign-in and registration, or to the account.
+#[derive(Template)]
+#[template(path = "index.html")]
+pub struct LandingPage {
+    /// True when the request carried usable credentials.
+    pub signed_in: bool,
+}
+
+/// `GET/POST /login`: the sign-in form.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    /// The session's form token.
+    pub csrf_token: &'a str,
+    /// A validated `next`, carried as a hidden field.
+    pub next: Option<&'a str>,
+    /// The email typed before, kept on failure.
+    pub email: &'a str,
+    /// "Invalid email or password", after a failed attempt.
+    pub error: Option<&'a str>,
+    /// A flash notice ("You have signed out.").
+    pub notice: Option<&'a str>,
+    /// The registration link, carrying `next`.
+    pub register_href: &'a str,
+}
+
+/// `GET/POST /register`: the registration form.
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage<'a> {
+    /// The session's form token.
+    pub csrf_token: &'a str,
+    /// A validated `next`, carried as a hidden field.
+    pub next: Option<&'a str>,
+    /// The email typed before.
+    pub email: &'a str,
+    /// The name typed before.
+    pub name: &'a str,
+    /// Problems with the email.
+    pub email_errors: &'a [String],
+    /// Problems with the password.
+    pub password_errors: &'a [String],
+    /// Problems with the name.
+    pub name_errors: &'a [String],
+    /// True when any field has a problem.
+    pub has_errors: bool,
+    /// The sign-in link, carrying `next`.
+    pub login_href: &'a str,
+}
+
+/// `GET /account`: who is signed in, and the sign-out button.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    /// The canonical email.
+    pub email: &'a str,
+    /// The display name, if any.
+    pub name: Option<&'a str>,
+    /// The role, as stored.
+    pub role: &'a str,
+    /// The session's form token, for the sign-out form.
+    pub csrf_token: &'a str,
+    /// A flash notice ("Your account has been created…").
+    pub notice: Option<&'a str>,
+}
