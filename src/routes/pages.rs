@@ -23,6 +23,7 @@ use crate::accounts::{self, Registration, User};
 use crate::cookies::{self, CookieValue};
 use crate::csrf::AllowedOrigins;
 use crate::error::{AppError, FieldErrors};
+use crate::extractors::json::MAX_BODY_BYTES;
 use crate::page_session::{self, CSRF_FIELD, Flash};
 use crate::sessions::{self, IssuedSession, SignOut};
 use crate::startup::AppState;
@@ -32,8 +33,16 @@ use crate::templates::{AccountPage, LandingPage, LoginPage, RegisterPage};
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-/// Where the stylesheet lives, relative to the working directory.
-pub const STATIC_DIR: &str = "static";
+/// Where the stylesheet lives: `static/` in the working directory when there is one (a
+/// deployment's own copy), else the one in the source tree this binary was built from.
+fn static_dir() -> std::path::PathBuf {
+    let local = std::path::PathBuf::from("static");
+    if local.is_dir() {
+        local
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+    }
+}
 
 /// How long browsers may keep files under `/static`.
 const STATIC_CACHE_CONTROL: &str = "public, max-age=3600";
@@ -51,7 +60,9 @@ const EMAIL_TAKEN: &str = "is already registered: sign in instead";
 
 /// Registers the pages and the static files.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(landing))
+    // Form bodies get the same limit as JSON bodies (contract §5).
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .route("/", web::get().to(landing))
         .route("/login", web::get().to(login_form))
         .route("/login", web::post().to(login_submit))
         .route("/register", web::get().to(register_form))
@@ -65,7 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .add((header::CACHE_CONTROL, STATIC_CACHE_CONTROL))
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")),
                 )
-                .service(Files::new("", STATIC_DIR)),
+                .service(Files::new("", static_dir())),
         );
 }
 
