@@ -10,6 +10,8 @@ use actix_web::HttpResponseBuilder;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::header;
 
+use crate::sessions::IssuedSession;
+
 /// The access token cookie.
 pub const ACCESS_COOKIE: &str = "__Host-access_token";
 /// The refresh token cookie.
@@ -97,23 +99,17 @@ fn auth_cookie(name: &'static str, value: String, max_age_secs: i64) -> Cookie<'
         .finish()
 }
 
-/// Adds both auth cookies, with the contract's attributes, to a response.
-pub fn set_both(
-    response: &mut HttpResponseBuilder,
-    access_token: &str,
-    access_max_age_secs: i64,
-    refresh_token: &str,
-    refresh_max_age_secs: i64,
-) {
+/// Adds both auth cookies of a freshly issued session, with the contract's attributes.
+pub fn set_both(response: &mut HttpResponseBuilder, session: &IssuedSession) {
     response.cookie(auth_cookie(
         ACCESS_COOKIE,
-        access_token.to_owned(),
-        access_max_age_secs,
+        session.access.token.clone(),
+        session.access.expires_in,
     ));
     response.cookie(auth_cookie(
         REFRESH_COOKIE,
-        refresh_token.to_owned(),
-        refresh_max_age_secs,
+        session.refresh.expose().to_owned(),
+        session.refresh_expires_in,
     ));
 }
 

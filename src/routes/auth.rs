@@ -100,7 +100,7 @@ async fn refresh_tokens(
 }
 
 /// Every credential a sign-out can find: the bearer header, the cookies and the body.
-fn sign_out_credentials<'a>(req: &'a HttpRequest, body: &'a LenientJsonFields) -> SignOut<'a> {
+pub fn sign_out_credentials<'a>(req: &'a HttpRequest, body: Option<&'a JsonFields>) -> SignOut<'a> {
     let mut credentials = SignOut::default();
     let found = cookies::read(req);
     if let PresentedToken::Bearer(token) = presented_token(req) {
@@ -112,10 +112,8 @@ fn sign_out_credentials<'a>(req: &'a HttpRequest, body: &'a LenientJsonFields) -
     if let CookieValue::One(token) = found.refresh {
         credentials.refresh_tokens.push(token);
     }
-    if let Some(token) = body
-        .0
-        .as_ref()
-        .and_then(|fields| fields.optional_str("refresh_token", &mut FieldErrors::default()))
+    if let Some(token) =
+        body.and_then(|fields| fields.optional_str("refresh_token", &mut FieldErrors::default()))
     {
         credentials.refresh_tokens.push(token);
     }
@@ -142,7 +140,7 @@ async fn logout(
     state: web::Data<AppState>,
     body: LenientJsonFields,
 ) -> HttpResponse {
-    sign_out_and_clear(&state, sign_out_credentials(&req, &body)).await
+    sign_out_and_clear(&state, sign_out_credentials(&req, body.0.as_ref())).await
 }
 
 async fn logout_all(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, AppError> {

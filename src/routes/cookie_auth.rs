@@ -33,13 +33,7 @@ struct CookieSession<'a> {
 /// The answer to a cookie sign-in or refresh: the user in the body, the tokens in cookies.
 pub fn session_cookies(status: StatusCode, session: &IssuedSession) -> HttpResponse {
     let mut builder = no_store(status);
-    cookies::set_both(
-        &mut builder,
-        &session.access.token,
-        session.access.expires_in,
-        session.refresh.expose(),
-        session.refresh_expires_in,
-    );
+    cookies::set_both(&mut builder, session);
     builder.json(CookieSession {
         user: &session.user,
         expires_in: session.access.expires_in,

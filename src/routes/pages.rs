@@ -11,12 +11,15 @@
 use std::collections::HashMap;
 
 use actix_files::Files;
-use actix_session::Session;
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType, HeaderName};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use askama::Template;
+use futures_util::future::LocalBoxFuture;
 use url::form_urlencoded;
 
 use crate::accounts::{self, Registration, User};
@@ -25,7 +28,8 @@ use crate::csrf::AllowedOrigins;
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::json::MAX_BODY_BYTES;
 use crate::page_session::{self, CSRF_FIELD, Flash};
-use crate::sessions::{self, IssuedSession, SignOut};
+use crate::routes::auth::sign_out_credentials;
+use crate::sessions::{self, IssuedSession};
 use crate::startup::AppState;
 use crate::templates::{AccountPage, LandingPage, LoginPage, RegisterPage};
 
@@ -163,23 +167,35 @@ fn from_foreign_site(req: &HttpRequest, origins: &AllowedOrigins) -> bool {
         || values(header::ORIGIN).any(|origin| !origins.allows(origin))
 }
 
-/// The 403 page when a form post is forged, or `None` when it may proceed.
-fn refuse_forgery(
-    req: &HttpRequest,
-    origins: &AllowedOrigins,
-    session: &Session,
-    form: &FormFields,
-) -> Option<HttpResponse> {
-    if from_foreign_site(req, origins) || !page_session::csrf_matches(session, form.get(CSRF_FIELD))
-    {
-        return Some(message_page(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form was not accepted: it has expired or was not sent from this site. \
-             Go back, reload the page and try again.",
-        ));
+/// A form post that passed the forgery checks: sent from this site, with the page session's
+/// CSRF token. A forged post never reaches a handler: it gets the 403 page and changes nothing.
+struct CheckedForm(FormFields);
+
+impl FromRequest for CheckedForm {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let form = FormFields::parse(&body.await?);
+            let is_same_site = req
+                .app_data::<web::Data<AllowedOrigins>>()
+                .is_some_and(|origins| !from_foreign_site(&req, origins));
+            if is_same_site && page_session::csrf_matches(&req.get_session(), form.get(CSRF_FIELD))
+            {
+                return Ok(Self(form));
+            }
+            let page = message_page(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form was not accepted: it has expired or was not sent from this site. \
+                 Go back, reload the page and try again.",
+            );
+            Err(InternalError::from_response("forged form post", page).into())
+        })
     }
-    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,13 +307,7 @@ fn to_login_for_account(clear_cookies: bool) -> HttpResponse {
 fn signed_in(session: &Session, issued: &IssuedSession, next: Option<&str>) -> HttpResponse {
     page_session::renew_at_sign_in(session);
     let mut builder = see_other(&next_location(next));
-    cookies::set_both(
-        &mut builder,
-        &issued.access.token,
-        issued.access.expires_in,
-        issued.refresh.expose(),
-        issued.refresh_expires_in,
-    );
+    cookies::set_both(&mut builder, issued);
     builder.finish()
 }
 
@@ -363,16 +373,10 @@ async fn login_form(req: HttpRequest, session: Session) -> HttpResponse {
 }
 
 async fn login_submit(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    origins: web::Data<AllowedOrigins>,
     session: Session,
-    body: web::Bytes,
+    CheckedForm(form): CheckedForm,
 ) -> HttpResponse {
-    let form = FormFields::parse(&body);
-    if let Some(refusal) = refuse_forgery(&req, &origins, &session, &form) {
-        return refusal;
-    }
     let next = safe_next(form.get("next"));
     let email = form.get("email").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
@@ -442,16 +446,10 @@ async fn register_form(req: HttpRequest, session: Session) -> HttpResponse {
 /// Field errors re-render with 422; a taken email re-renders with 409 (as the API answers) and
 /// the problem shown on the email field.
 async fn register_submit(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    origins: web::Data<AllowedOrigins>,
     session: Session,
-    body: web::Bytes,
+    CheckedForm(fields): CheckedForm,
 ) -> HttpResponse {
-    let fields = FormFields::parse(&body);
-    if let Some(refusal) = refuse_forgery(&req, &origins, &session, &fields) {
-        return refusal;
-    }
     let mut form = RegisterForm {
         next: safe_next(fields.get("next")),
         email: fields.get("email").unwrap_or_default(),
@@ -529,13 +527,7 @@ async fn account(req: HttpRequest, state: web::Data<AppState>, session: Session)
     match sessions::refresh(&state, refresh_token).await {
         Ok(issued) => {
             let mut builder = page_builder(StatusCode::OK);
-            cookies::set_both(
-                &mut builder,
-                &issued.access.token,
-                issued.access.expires_in,
-                issued.refresh.expose(),
-                issued.refresh_expires_in,
-            );
+            cookies::set_both(&mut builder, &issued);
             account_page(builder, &session, &issued.user)
         }
         Err(AppError::InvalidGrant) => to_login_for_account(true),
@@ -550,23 +542,10 @@ async fn account(req: HttpRequest, state: web::Data<AppState>, session: Session)
 async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
-    origins: web::Data<AllowedOrigins>,
     session: Session,
-    body: web::Bytes,
+    _checked: CheckedForm, // the form holds nothing but its CSRF token
 ) -> HttpResponse {
-    let form = FormFields::parse(&body);
-    if let Some(refusal) = refuse_forgery(&req, &origins, &session, &form) {
-        return refusal;
-    }
-    let found = cookies::read(&req);
-    let mut credentials = SignOut::default();
-    if let CookieValue::One(token) = found.access {
-        credentials.access_tokens.push(token);
-    }
-    if let CookieValue::One(token) = found.refresh {
-        credentials.refresh_tokens.push(token);
-    }
-    match sessions::sign_out(&state, credentials).await {
+    match sessions::sign_out(&state, sign_out_credentials(&req, None)).await {
         Ok(()) => {
             page_session::purge_at_sign_out(&session);
             let mut builder = see_other("/login");
