@@ -1,57 +1,17 @@
 //! The cookie transport for browser apps (contract §3): attributes, strict reading, CSRF,
 //! CORS and two tabs refreshing at once.
 
-use std::collections::BTreeMap;
-
 use futures_util::future::join;
 use reqwest::Response;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app, spawn_app_with};
-
-/// A cookie jar that, like a browser on localhost, sends `Secure` cookies over plain HTTP.
-#[derive(Default, Clone, Debug)]
-struct Jar(BTreeMap<String, String>);
-
-impl Jar {
-    fn absorb(&mut self, response: &Response) {
-        for set in response.headers().get_all("set-cookie") {
-            let set = set.to_str().unwrap();
-            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if attributes.contains("Max-Age=0") {
-                self.0.remove(name);
-            } else {
-                self.0.insert(name.to_owned(), value.to_owned());
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
-    }
-}
-
-fn set_cookies(response: &Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
+use crate::helpers::{
+    Backend, CookieJar, TestApp, TestUser, assert_error, set_cookies, spawn_app, spawn_app_with,
+};
 
 fn assert_both_cleared(response: &Response) {
-    let set = set_cookies(response);
+    let set = set_cookies(response.headers());
     for name in ["__Host-access_token=;", "__Host-refresh_token=;"] {
         assert!(
             set.iter()
@@ -81,13 +41,13 @@ async fn post(
     req.send().await.unwrap()
 }
 
-async fn me_by_cookie(app: &TestApp, jar: &Jar) -> Response {
+async fn me_by_cookie(app: &TestApp, jar: &CookieJar) -> Response {
     app.get_with_headers("/api/me", &[("cookie", &jar.header())])
         .await
 }
 
 /// Registers through the cookie route; returns the user and the jar it filled.
-async fn cookie_user(app: &TestApp) -> (TestUser, Jar) {
+async fn cookie_user(app: &TestApp) -> (TestUser, CookieJar) {
     let user = TestUser::generate();
     let response = post(
         app,
@@ -98,8 +58,8 @@ async fn cookie_user(app: &TestApp) -> (TestUser, Jar) {
     )
     .await;
     assert_eq!(response.status(), 201);
-    let mut jar = Jar::default();
-    jar.absorb(&response);
+    let mut jar = CookieJar::default();
+    jar.absorb(response.headers());
     (user, jar)
 }
 
@@ -111,7 +71,7 @@ async fn cookie_sign_in_sets_both_cookies_with_the_contract_attributes(backend: 
         let response = post(&app, path, "", &[], Some(body.clone())).await;
         assert_eq!(response.status(), status, "{path}");
         assert_eq!(response.headers()["cache-control"], "no-store");
-        let set = set_cookies(&response);
+        let set = set_cookies(response.headers());
         assert_eq!(set.len(), 2, "{set:?}");
         for (name, max_age) in [
             ("__Host-access_token=", 900),
@@ -144,7 +104,7 @@ async fn cookie_sign_in_sets_both_cookies_with_the_contract_attributes(backend: 
     }
     let wrong = json!({"email": user.email, "password": "not the password"});
     let response = post(&app, "/auth/cookie/login", "", &[], Some(wrong)).await;
-    assert!(set_cookies(&response).is_empty());
+    assert!(set_cookies(response.headers()).is_empty());
     assert_error(response, 401, "invalid_credentials").await;
 }
 
@@ -161,7 +121,7 @@ async fn the_browser_flow_from_register_to_logout(backend: Backend) {
     let before = jar.clone();
     let refreshed = post(&app, "/auth/cookie/refresh", &jar.header(), &[], None).await;
     assert_eq!(refreshed.status(), 200);
-    jar.absorb(&refreshed);
+    jar.absorb(refreshed.headers());
     assert_ne!(
         jar.get("__Host-refresh_token"),
         before.get("__Host-refresh_token")
@@ -180,7 +140,7 @@ async fn the_browser_flow_from_register_to_logout(backend: Backend) {
     assert_eq!(logout.status(), 204);
     assert_both_cleared(&logout);
     let stolen = jar.clone();
-    jar.absorb(&logout);
+    jar.absorb(logout.headers());
     assert!(jar.0.is_empty(), "{jar:?}");
     assert_error(me_by_cookie(&app, &jar).await, 401, "unauthorized").await;
     // Cookies copied before the logout are dead too: the jti is denylisted, the family revoked.
@@ -266,7 +226,7 @@ async fn the_csrf_rule_guards_every_cookie_request(backend: Backend) {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let response = post(&app, "/auth/cookie/refresh", &jar.header(), &headers, None).await;
         assert_eq!(response.status(), 200, "{headers:?}");
-        jar.absorb(&response);
+        jar.absorb(response.headers());
     }
     let refused = [
         ("origin", "https://evil.example"),
@@ -281,7 +241,7 @@ async fn the_csrf_rule_guards_every_cookie_request(backend: Backend) {
         for path in ["/auth/cookie/refresh", "/auth/logout", "/auth/logout-all"] {
             let response = post(&app, path, &jar.header(), &[header], None).await;
             assert!(
-                set_cookies(&response).is_empty(),
+                set_cookies(response.headers()).is_empty(),
                 "a refused request changes nothing"
             );
             assert_error(response, 403, "csrf_failed").await;
@@ -345,7 +305,7 @@ async fn two_tabs_refreshing_at_once_both_stay_signed_in(backend: Backend) {
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
     for response in [a, b] {
         let mut tab = jar.clone();
-        tab.absorb(&response);
+        tab.absorb(response.headers());
         assert_eq!(me_by_cookie(&app, &tab).await.status(), 200);
         let next = post(&app, "/auth/cookie/refresh", &tab.header(), &[], None).await;
         assert_eq!(next.status(), 200);
@@ -365,7 +325,7 @@ async fn without_grace_a_simultaneous_reuse_revokes_the_session(backend: Backend
     assert_eq!(statuses, [200, 401]);
     let winner = if a.status() == 200 { a } else { b };
     let mut tab = jar.clone();
-    tab.absorb(&winner);
+    tab.absorb(winner.headers());
     assert_error(me_by_cookie(&app, &tab).await, 401, "invalid_token").await;
     let response = post(&app, "/auth/cookie/refresh", &tab.header(), &[], None).await;
     assert_error(response, 401, "invalid_grant").await;
@@ -376,7 +336,7 @@ async fn a_stolen_cookie_reused_after_the_grace_revokes_the_session(backend: Bac
     let (_, stolen) = cookie_user(&app).await;
     let mut victim = stolen.clone();
     let response = post(&app, "/auth/cookie/refresh", &victim.header(), &[], None).await;
-    victim.absorb(&response);
+    victim.absorb(response.headers());
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let thief = post(&app, "/auth/cookie/refresh", &stolen.header(), &[], None).await;
     assert_error(thief, 401, "invalid_grant").await;
@@ -396,8 +356,8 @@ async fn logout_all_by_cookie_signs_out_every_browser(backend: Backend) {
         Some(json!({"email": user.email, "password": user.password})),
     )
     .await;
-    let mut phone = Jar::default();
-    phone.absorb(&login);
+    let mut phone = CookieJar::default();
+    phone.absorb(login.headers());
     let response = post(&app, "/auth/logout-all", &laptop.header(), &[], None).await;
     assert_eq!(response.status(), 204);
     assert_both_cleared(&response);

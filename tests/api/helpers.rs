@@ -4,7 +4,8 @@
 //! PostgreSQL comes from `TEST_DATABASE_URL` (a server URL; `tests/run.sh` starts a throwaway
 //! cluster and sets it). Each test creates `doorward_test_<uuid>` on that server.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
@@ -290,4 +291,59 @@ pub fn claims_of(token: &str) -> Value {
         .decode(payload)
         .expect("base64");
     serde_json::from_slice(&bytes).expect("claims json")
+}
+
+/// A cookie jar that, like a browser on localhost, sends `Secure` cookies over plain HTTP
+/// (reqwest's own store will not send them to `http://127.0.0.1`).
+#[derive(Default, Clone, Debug)]
+pub struct CookieJar(pub BTreeMap<String, String>);
+
+impl CookieJar {
+    /// Applies every `Set-Cookie` of a response: `Max-Age=0` or an empty value removes.
+    pub fn absorb(&mut self, headers: &HeaderMap) {
+        for set in set_cookies(headers) {
+            let first = set.split(';').next().unwrap_or_default();
+            let (name, value) = first.split_once('=').expect("name=value");
+            let removed = value.is_empty()
+                || set
+                    .split(';')
+                    .any(|attr| attr.trim().eq_ignore_ascii_case("max-age=0"));
+            if removed {
+                self.0.remove(name.trim());
+            } else {
+                self.0.insert(name.trim().to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    /// The `Cookie` header a browser would send.
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl Deref for CookieJar {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for CookieJar {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+/// Every `Set-Cookie` header of a response.
+pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .collect()
 }

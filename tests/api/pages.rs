@@ -2,14 +2,12 @@
 //! token, silent refresh, sign-out and `next`. reqwest's cookie store will not send `Secure`
 //! cookies over `http://127.0.0.1`, so [`Browser`] keeps its own jar from `Set-Cookie`.
 
-use std::collections::BTreeMap;
-
-use reqwest::header::{COOKIE, HeaderMap};
+use reqwest::header::COOKIE;
 use reqwest::{Response, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestUser, spawn_app};
+use crate::helpers::{Backend, CookieJar, TestApp, TestUser, set_cookies, spawn_app};
 
 const ACCESS: &str = "__Host-access_token";
 const REFRESH: &str = "__Host-refresh_token";
@@ -18,49 +16,24 @@ const SESSION: &str = "__Host-doorward_session";
 /// A client with a hand-kept cookie jar, as a browser on this origin would have.
 pub struct Browser<'a> {
     pub app: &'a TestApp,
-    pub jar: BTreeMap<String, String>,
+    pub jar: CookieJar,
 }
 
 impl<'a> Browser<'a> {
     pub fn new(app: &'a TestApp) -> Self {
         Self {
             app,
-            jar: BTreeMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// Applies every `Set-Cookie` of a response: `Max-Age=0` or an empty value removes.
-    pub fn absorb(&mut self, headers: &HeaderMap) {
-        for set in set_cookies(headers) {
-            let first = set.split(';').next().unwrap_or_default();
-            let (name, value) = first.split_once('=').expect("name=value");
-            let removed = value.is_empty()
-                || set
-                    .split(';')
-                    .any(|attr| attr.trim().eq_ignore_ascii_case("max-age=0"));
-            if removed {
-                self.jar.remove(name.trim());
-            } else {
-                self.jar.insert(name.trim().to_owned(), value.to_owned());
-            }
+            jar: CookieJar::default(),
         }
     }
 
     pub async fn get(&mut self, path: &str) -> Response {
         let mut req = self.app.client.get(self.app.url(path));
         if !self.jar.is_empty() {
-            req = req.header(COOKIE, self.cookie_header());
+            req = req.header(COOKIE, self.jar.header());
         }
         let response = req.send().await.expect("request");
-        self.absorb(response.headers());
+        self.jar.absorb(response.headers());
         response
     }
 
@@ -102,10 +75,10 @@ impl<'a> Browser<'a> {
             req = req.header(*k, *v);
         }
         if !self.jar.is_empty() {
-            req = req.header(COOKIE, self.cookie_header());
+            req = req.header(COOKIE, self.jar.header());
         }
         let response = req.send().await.expect("request");
-        self.absorb(response.headers());
+        self.jar.absorb(response.headers());
         response
     }
 
@@ -122,14 +95,6 @@ impl<'a> Browser<'a> {
         }
         self.post_form("/login", &fields).await
     }
-}
-
-pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
-    headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().expect("ascii").to_owned())
-        .collect()
 }
 
 /// The `value` of `<input type="hidden" name="{name}" value="…">` (askama escapes no token
@@ -615,7 +580,7 @@ async fn api_sign_out_signs_the_pages_out(backend: Backend) {
         browser.sign_in(&user, None).await.status(),
         StatusCode::SEE_OTHER
     );
-    let cookie = browser.cookie_header();
+    let cookie = browser.jar.header();
     let response = app
         .client
         .post(app.url("/auth/logout"))
