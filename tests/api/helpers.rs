@@ -226,6 +226,15 @@ impl TestApp {
             .await
     }
 
+    /// Asserts a TokenPair's session is over: its refresh token is refused, and so is its
+    /// access token.
+    pub async fn assert_session_revoked(&self, pair: &Value) {
+        let refresh = self.refresh(str_of(pair, "refresh_token")).await;
+        assert_error(refresh, 401, "invalid_grant").await;
+        let me = self.get_me(str_of(pair, "access_token")).await;
+        assert_error(me, 401, "invalid_token").await;
+    }
+
     pub async fn get_me(&self, token: &str) -> Response {
         self.get_with_headers("/api/me", &[("authorization", &format!("Bearer {token}"))])
             .await
