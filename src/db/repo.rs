@@ -167,8 +167,11 @@ pub fn rotate_refresh_token(
                     == 1
             }
             Some(rotated_at) => {
-                rules.now - rotated_at < rules.reuse_grace
-                    && is_unused(conn, token.replaced_by.as_deref())?
+                // `now` was read before the lock: a request that waited for it may hold an
+                // earlier time than the rotation it lost to, so elapsed time is never negative
+                // (with the grace off, `0 < 0` is false and reuse is always theft).
+                let elapsed = (rules.now - rotated_at).max(0);
+                elapsed < rules.reuse_grace && is_unused(conn, token.replaced_by.as_deref())?
             }
         };
         if !may_rotate {
@@ -348,4 +351,72 @@ pub fn purge_expired(conn: &mut DbConn, now_ms: i64, family_horizon_ms: i64) -> 
     )
     .execute(conn)?;
     Ok(jtis + tokens + families)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseTarget;
+    use crate::db::Db;
+
+    fn seed(conn: &mut DbConn) -> QueryResult<()> {
+        insert_user(
+            conn,
+            &NewUser {
+                id: "u1",
+                email: "a@x.io",
+                name: None,
+                role: "user",
+                password_hash: "x",
+                created_at: 0,
+            },
+        )?;
+        start_family(
+            conn,
+            &NewFamily {
+                id: "f1",
+                user_id: "u1",
+                created_at: 0,
+                expires_at: 1_000_000,
+            },
+            &NewRefreshToken {
+                token_hash: "t0",
+                family_id: "f1",
+                user_id: "u1",
+                issued_at: 0,
+                expires_at: 1_000_000,
+            },
+        )
+        .map(drop)
+    }
+
+    /// A request that read the clock before the winning rotation, then waited for the lock,
+    /// must not see a negative elapsed time as "within the grace".
+    #[actix_web::test]
+    async fn a_loser_with_an_earlier_clock_is_still_reuse_when_the_grace_is_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&DatabaseTarget::Sqlite(dir.path().join("t.db"))).unwrap();
+        let outcomes = db
+            .run(|conn| {
+                seed(conn)?;
+                let rules = |now| RotationRules {
+                    now,
+                    refresh_ttl: 1_000,
+                    reuse_grace: 0,
+                };
+                let winner = rotate_refresh_token(conn, "t0", "t1", rules(500))?;
+                let loser = rotate_refresh_token(conn, "t0", "t2", rules(499))?;
+                Ok::<_, diesel::result::Error>((winner, loser))
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcomes.0, Rotation::Rotated { .. }),
+            "{outcomes:?}"
+        );
+        assert!(
+            matches!(outcomes.1, Rotation::Reused { .. }),
+            "{outcomes:?}"
+        );
+    }
 }
