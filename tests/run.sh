@@ -68,4 +68,5 @@ if [ -z "${CHROMEDRIVER_URL:-}" ]; then
   echo "tests/run.sh: chromedriver on $CHROMEDRIVER_URL (log: $cd_log)"
 fi
 
-cargo test --all-targets -- "$@"
+# Benches are measured by `cargo bench`, not here (clippy --all-targets still checks them).
+cargo test --lib --bins --tests -- "$@"
