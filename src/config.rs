@@ -139,6 +139,9 @@ pub struct Config {
     pub workers: usize,
 }
 
+/// The longest lifetime any setting may have: ten years keeps every time sum far from overflow.
+const MAX_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
+
 /// The longest reuse grace the contract allows.
 const MAX_REUSE_GRACE: Duration = Duration::from_secs(60);
 
@@ -192,6 +195,9 @@ impl Config {
         ] {
             if value.is_zero() {
                 return Err(ConfigError::new(name, "must be longer than zero"));
+            }
+            if value > MAX_LIFETIME {
+                return Err(ConfigError::new(name, "must be at most 3650d"));
             }
         }
         if access_ttl < Duration::from_secs(1) || refresh_ttl < Duration::from_secs(1) {
@@ -426,6 +432,13 @@ mod tests {
                 .to_string()
                 .contains("short")
         );
+    }
+
+    #[test]
+    fn lifetimes_are_bounded() {
+        assert!(config(&[("SESSION_MAX_AGE", "3650d")]).is_ok());
+        let err = config(&[("SESSION_MAX_AGE", "3651d")]).unwrap_err();
+        assert_eq!(err.setting, "SESSION_MAX_AGE");
     }
 
     #[test]

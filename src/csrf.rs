@@ -57,15 +57,14 @@ pub fn is_forbidden(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
     if !unsafe_method || !cookies::read(req).any_present() {
         return false;
     }
-    let header_text = |name| {
+    // Every value counts: a request carrying two `Origin` headers is judged by the worse.
+    let values = |name| {
         req.headers()
-            .get(name)
+            .get_all(name)
             .map(|v| v.to_str().unwrap_or("null"))
     };
-    if header_text(header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
-        return true;
-    }
-    header_text(header::ORIGIN).is_some_and(|origin| !allowed.allows(origin))
+    values(header::HeaderName::from_static("sec-fetch-site")).any(|site| site == "cross-site")
+        || values(header::ORIGIN).any(|origin| !allowed.allows(origin))
 }
 
 /// Middleware: answers 403 `csrf_failed` before the handler when the rule refuses the request.

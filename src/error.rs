@@ -257,10 +257,16 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::EmailTaken,
             // A lost connection, a closed server or a busy SQLite file: the database, not us.
             Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::Unknown,
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::Unknown
+                | DatabaseErrorKind::SerializationFailure
+                | DatabaseErrorKind::ReadOnlyTransaction
+                | DatabaseErrorKind::UnableToSendCommand,
                 _,
             )
-            | Error::BrokenTransactionManager => Self::unavailable(e),
+            | Error::BrokenTransactionManager
+            | Error::RollbackErrorOnCommit { .. }
+            | Error::RollbackTransaction => Self::unavailable(e),
             other => Self::internal(other),
         }
     }

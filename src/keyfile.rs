@@ -47,21 +47,44 @@ pub fn load_or_create(path: &Path) -> Result<JwtSecret, ConfigError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| problem(format!("no randomness available: {e}")))?;
     let key = URL_SAFE_NO_PAD.encode(bytes);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| problem(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(key.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| problem(format!("cannot write {}: {e}", path.display())))?;
+    // Written whole to a private temporary file, then linked into place: a crash never leaves
+    // a half-written key, and of two instances starting at once the second reads the first's.
+    let temporary = path.with_extension(format!("key.{}.tmp", std::process::id()));
+    let written = write_private(&temporary, key.as_bytes());
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => sync_parent(path),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return load_or_create(path),
+        Err(e) => return Err(problem(format!("cannot create {}: {e}", path.display()))),
+    }
     log::warn!(
         "JWT_SECRET is not set: generated a new key in {} (keep it private; every instance \
          must share one key, so set JWT_SECRET for PostgreSQL or several instances)",
         path.display()
     );
     JwtSecret::parse("JWT_SECRET", key)
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// Makes the new directory entry durable; a failure only weakens crash safety, so it is logged.
+fn sync_parent(path: &Path) {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Err(e) = std::fs::File::open(parent).and_then(|dir| dir.sync_all()) {
+        log::warn!("cannot sync {}: {e}", parent.display());
+    }
 }
 
 #[cfg(test)]

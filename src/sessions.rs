@@ -110,7 +110,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedSession,
     let presented = RefreshTokenHash::of_presented(presented).ok_or(AppError::InvalidGrant)?;
     let (refresh, hash) = new_refresh_token()?;
     let rules = RotationRules {
-        now: Utc::now().timestamp_millis(),
+        clock: || Utc::now().timestamp_millis(),
         refresh_ttl: millis(state.settings.refresh_ttl),
         reuse_grace: millis(state.settings.reuse_grace),
     };
@@ -123,6 +123,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedSession,
             user,
             family_id,
             expires_at,
+            now,
         } => {
             let sid = Uuid::parse_str(&family_id).map_err(AppError::internal)?;
             issue(
@@ -132,22 +133,21 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedSession,
                 user.tokens_valid_after,
                 refresh,
                 expires_at,
-                rules.now,
+                now,
             )
         }
-        Rotation::Reused { family_id } => {
+        Rotation::Reused { family_id, now } => {
             log::warn!("refresh token reuse detected: session {family_id} revoked");
-            state
-                .denylist
-                .revoke_families([family_id.as_str()], rules.now);
+            state.denylist.revoke_families([family_id.as_str()], now);
             Err(AppError::InvalidGrant)
         }
         Rotation::Rejected => Err(AppError::InvalidGrant),
     }
 }
 
-/// The credentials a sign-out found on the request, whatever carried them.
-#[derive(Debug, Default)]
+/// The credentials a sign-out found on the request, whatever carried them. No `Debug`: it
+/// holds raw tokens.
+#[derive(Default)]
 pub struct SignOut<'a> {
     /// Access tokens (from the header and the cookie).
     pub access_tokens: Vec<&'a str>,

@@ -42,9 +42,18 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
         match &self.target {
-            DatabaseTarget::Postgres(url) => PgConnection::establish(url.expose_secret())
-                .map(DbConn::Pg)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseTarget::Postgres(url) => {
+                let mut conn = PgConnection::establish(&with_network_timeouts(url.expose_secret()))
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // A server that stops answering must become a 503 within seconds, never a hang:
+                // no statement or lock wait outlives these, nor a transaction left idle.
+                conn.batch_execute(
+                    "SET statement_timeout = '5s'; SET lock_timeout = '5s'; \
+                     SET idle_in_transaction_session_timeout = '15s';",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Pg(conn))
+            }
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
@@ -52,7 +61,7 @@ impl ManageConnection for ConnectionManager {
                 // each other instead of failing with SQLITE_BUSY; FULL makes every
                 // acknowledged commit durable; foreign keys are off by default in SQLite.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
                      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
@@ -66,9 +75,36 @@ impl ManageConnection for ConnectionManager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        // A connection left inside a transaction it could not roll back must never be reused:
+        // the next caller's writes would run in that transaction and never commit.
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
+}
+
+/// Adds libpq connection and TCP timeouts to a PostgreSQL URL unless the operator set them, so
+/// a silent network (dropped packets, a paused host) fails a connection in seconds.
+fn with_network_timeouts(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let present: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    {
+        let mut query = parsed.query_pairs_mut();
+        for (key, value) in [
+            ("connect_timeout", "3"),
+            ("keepalives", "1"),
+            ("keepalives_idle", "5"),
+            ("keepalives_interval", "2"),
+            ("keepalives_count", "2"),
+            ("tcp_user_timeout", "5000"),
+        ] {
+            if !present.iter().any(|k| k == key) {
+                query.append_pair(key, value);
+            }
+        }
+    }
+    parsed.into()
 }
 
 /// Why the database could not be prepared at start.
@@ -130,5 +166,22 @@ impl Db {
             f(&mut conn).map_err(Into::into)
         })
         .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_added_unless_already_set() {
+        let url = with_network_timeouts("postgres://u:p@db:5432/app?connect_timeout=9");
+        assert!(
+            url.starts_with("postgres://u:p@db:5432/app?connect_timeout=9&"),
+            "{url}"
+        );
+        assert!(url.contains("tcp_user_timeout=5000") && !url.contains("connect_timeout=3"));
+        let plain = with_network_timeouts("postgres://db/app");
+        assert!(plain.contains("?connect_timeout=3&keepalives=1"), "{plain}");
     }
 }

@@ -4,8 +4,8 @@ use diesel::prelude::*;
 
 use super::schema::{refresh_families, refresh_tokens, revoked_tokens, users};
 
-/// A `users` row.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// A `users` row. Its `Debug` leaves out the password hash.
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     /// UUID, as text.
@@ -24,8 +24,17 @@ pub struct UserRow {
     pub tokens_valid_after: i64,
 }
 
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A new account.
-#[derive(Debug, Insertable)]
+#[derive(Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
     /// UUID, as text.

@@ -89,6 +89,8 @@ pub enum Rotation {
         family_id: String,
         /// When the new refresh token expires, Unix ms.
         expires_at: i64,
+        /// The time of the rotation, read under the lock, Unix ms.
+        now: i64,
     },
     /// Unknown, expired, or in a revoked or ended family.
     Rejected,
@@ -96,14 +98,17 @@ pub enum Rotation {
     Reused {
         /// The family just revoked.
         family_id: String,
+        /// The time of the revocation, read under the lock, Unix ms.
+        now: i64,
     },
 }
 
 /// The timing rules of a rotation (contract §2), in milliseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct RotationRules {
-    /// Now, Unix ms.
-    pub now: i64,
+    /// Reads the time, Unix ms. It is read once the user's lock is held: a request that waited
+    /// for the lock must not act at the time it arrived.
+    pub clock: fn() -> i64,
     /// `REFRESH_TOKEN_TTL`.
     pub refresh_ttl: i64,
     /// `REFRESH_REUSE_GRACE`.
@@ -133,6 +138,7 @@ pub fn rotate_refresh_token(
         let Some(user) = lock_user(conn, &user_id)? else {
             return Ok(Rotation::Rejected);
         };
+        let now = (rules.clock)();
         let Some(token) = refresh_tokens::table
             .find(presented)
             .select(RefreshTokenRow::as_select())
@@ -145,10 +151,10 @@ pub fn rotate_refresh_token(
             .find(&token.family_id)
             .select(FamilyRow::as_select())
             .first(conn)?;
-        if family.revoked_at.is_some() || family.expires_at <= rules.now {
+        if family.revoked_at.is_some() || family.expires_at <= now {
             return Ok(Rotation::Rejected);
         }
-        if token.expires_at <= rules.now {
+        if token.expires_at <= now {
             return Ok(Rotation::Rejected);
         }
 
@@ -160,36 +166,36 @@ pub fn rotate_refresh_token(
                         .filter(refresh_tokens::rotated_at.is_null()),
                 )
                 .set((
-                    refresh_tokens::rotated_at.eq(rules.now),
+                    refresh_tokens::rotated_at.eq(now),
                     refresh_tokens::replaced_by.eq(new_hash),
                 ))
                 .execute(conn)?
                     == 1
             }
             Some(rotated_at) => {
-                // `now` was read before the lock: a request that waited for it may hold an
-                // earlier time than the rotation it lost to, so elapsed time is never negative
-                // (with the grace off, `0 < 0` is false and reuse is always theft).
-                let elapsed = (rules.now - rotated_at).max(0);
+                // Clocks of several instances may disagree a little: elapsed time is never
+                // negative (with the grace off, `0 < 0` is false and reuse is always theft).
+                let elapsed = (now - rotated_at).max(0);
                 elapsed < rules.reuse_grace && is_unused(conn, token.replaced_by.as_deref())?
             }
         };
         if !may_rotate {
             diesel::update(refresh_families::table.find(&family.id))
-                .set(refresh_families::revoked_at.eq(rules.now))
+                .set(refresh_families::revoked_at.eq(now))
                 .execute(conn)?;
             return Ok(Rotation::Reused {
                 family_id: family.id,
+                now,
             });
         }
 
-        let expires_at = (rules.now + rules.refresh_ttl).min(family.expires_at);
+        let expires_at = (now + rules.refresh_ttl).min(family.expires_at);
         diesel::insert_into(refresh_tokens::table)
             .values(&NewRefreshToken {
                 token_hash: new_hash,
                 family_id: &family.id,
                 user_id: &user.id,
-                issued_at: rules.now,
+                issued_at: now,
                 expires_at,
             })
             .execute(conn)?;
@@ -197,6 +203,7 @@ pub fn rotate_refresh_token(
             user,
             family_id: family.id,
             expires_at,
+            now,
         })
     })
 }
@@ -237,6 +244,16 @@ pub struct Revocation {
 /// Denylists the `jti`s and revokes the families, in one transaction.
 pub fn revoke(conn: &mut DbConn, revocation: &Revocation) -> QueryResult<()> {
     conn.transaction(|conn| {
+        if !revocation.family_ids.is_empty() {
+            // The owners' locks first, as a rotation takes them: no rotation can then read a
+            // family as live while this revocation is committing.
+            let owners = refresh_families::table
+                .filter(refresh_families::id.eq_any(&revocation.family_ids))
+                .select(refresh_families::user_id);
+            diesel::update(users::table.filter(users::id.eq_any(owners)))
+                .set(users::tokens_valid_after.eq(users::tokens_valid_after))
+                .execute(conn)?;
+        }
         for row in &revocation.jtis {
             // A savepoint, so that a repeated sign-out's duplicate key does not abort the
             // whole PostgreSQL transaction.
@@ -273,9 +290,15 @@ pub fn revoke_all_sessions(
     now: i64,
 ) -> QueryResult<Vec<String>> {
     conn.transaction(|conn| {
-        diesel::update(users::table.find(user_id))
-            .set(users::tokens_valid_after.eq(cutoff_secs))
-            .execute(conn)?;
+        lock_user(conn, user_id)?;
+        // A cut-off never moves back, even when another instance's clock is behind.
+        diesel::update(
+            users::table
+                .find(user_id)
+                .filter(users::tokens_valid_after.lt(cutoff_secs)),
+        )
+        .set(users::tokens_valid_after.eq(cutoff_secs))
+        .execute(conn)?;
         let live = refresh_families::table
             .filter(refresh_families::user_id.eq(user_id))
             .filter(refresh_families::revoked_at.is_null())
@@ -390,8 +413,8 @@ mod tests {
         .map(drop)
     }
 
-    /// A request that read the clock before the winning rotation, then waited for the lock,
-    /// must not see a negative elapsed time as "within the grace".
+    /// An instance whose clock is behind the winning rotation's must not see a negative
+    /// elapsed time as "within the grace".
     #[actix_web::test]
     async fn a_loser_with_an_earlier_clock_is_still_reuse_when_the_grace_is_off() {
         let dir = tempfile::tempdir().unwrap();
@@ -399,13 +422,13 @@ mod tests {
         let outcomes = db
             .run(|conn| {
                 seed(conn)?;
-                let rules = |now| RotationRules {
-                    now,
+                let rules = |clock| RotationRules {
+                    clock,
                     refresh_ttl: 1_000,
                     reuse_grace: 0,
                 };
-                let winner = rotate_refresh_token(conn, "t0", "t1", rules(500))?;
-                let loser = rotate_refresh_token(conn, "t0", "t2", rules(499))?;
+                let winner = rotate_refresh_token(conn, "t0", "t1", rules(|| 500))?;
+                let loser = rotate_refresh_token(conn, "t0", "t2", rules(|| 499))?;
                 Ok::<_, diesel::result::Error>((winner, loser))
             })
             .await

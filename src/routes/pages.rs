@@ -314,23 +314,34 @@ fn signed_in(session: &Session, issued: &IssuedSession, next: Option<&str>) -> H
 // ---------------------------------------------------------------------------------------------
 // Who is asking
 
-/// The user behind a valid, unrevoked access cookie, without touching the cookies.
-async fn cookie_user(state: &AppState, req: &HttpRequest) -> Option<std::sync::Arc<User>> {
+/// The user behind a valid, unrevoked access cookie, without touching the cookies. A database
+/// outage is an error, never "signed out".
+async fn cookie_user(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<std::sync::Arc<User>>, AppError> {
     let CookieValue::One(token) = cookies::read(req).access else {
-        return None;
+        return Ok(None);
     };
-    let claims = state.jwt.verify(token).ok()?;
+    let Ok(claims) = state.jwt.verify(token) else {
+        return Ok(None);
+    };
     if state.denylist.refusal(&claims).is_some() {
-        return None;
+        return Ok(None);
     }
-    accounts::find_user(state, &claims.sub).await.ok()
+    match accounts::find_user(state, &claims.sub).await {
+        Ok(user) => Ok(Some(user)),
+        Err(AppError::InvalidToken(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
 async fn landing(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let signed_in = cookie_user(&state, &req).await.is_some()
+    // The landing page only chooses its links: an outage there is not worth an error page.
+    let signed_in = matches!(cookie_user(&state, &req).await, Ok(Some(_)))
         || matches!(cookies::read(&req).refresh, CookieValue::One(_));
     render(page_builder(StatusCode::OK), &LandingPage { signed_in })
 }
@@ -518,8 +529,10 @@ async fn account(req: HttpRequest, state: web::Data<AppState>, session: Session)
     if found.any_duplicate() {
         return to_login_for_account(true);
     }
-    if let Some(user) = cookie_user(&state, &req).await {
-        return account_page(page_builder(StatusCode::OK), &session, &user);
+    match cookie_user(&state, &req).await {
+        Ok(Some(user)) => return account_page(page_builder(StatusCode::OK), &session, &user),
+        Ok(None) => {}
+        Err(e) => return fault_page(&e),
     }
     let CookieValue::One(refresh_token) = found.refresh else {
         return to_login_for_account(found.any_present());

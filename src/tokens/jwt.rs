@@ -81,13 +81,18 @@ pub struct Subject<'a> {
     pub cutoff: i64,
 }
 
-/// A freshly signed access token.
-#[derive(Debug)]
+/// A freshly signed access token. Its `Debug` never prints the token.
 pub struct IssuedAccessToken {
     /// The compact JWS.
     pub token: String,
     /// Its lifetime in seconds from now.
     pub expires_in: i64,
+}
+
+impl std::fmt::Debug for IssuedAccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IssuedAccessToken(expires_in: {})", self.expires_in)
+    }
 }
 
 /// Signing and verification keys, with the validation rules built once.
@@ -176,7 +181,7 @@ impl JwtKeys {
     }
 }
 
-/// Refuses any header but `{"alg":"HS256"[,"typ":"JWT"]}` before the signature is checked.
+/// Refuses any header but `{"alg":"HS256","typ":"JWT"}` before the signature is checked.
 fn check_header(token: &str) -> Result<(), &'static str> {
     const MALFORMED: &str = "the token is malformed";
     let mut segments = token.split('.');
@@ -197,7 +202,7 @@ fn check_header(token: &str) -> Result<(), &'static str> {
     if header.alg != "HS256" {
         return Err("the token algorithm is not accepted");
     }
-    if header.typ.is_some_and(|t| t != "JWT") {
+    if header.typ != Some("JWT") {
         return Err("the token type is not JWT");
     }
     Ok(())
@@ -325,6 +330,7 @@ mod tests {
             r#"{"alg":"HS256","typ":"JWT","x5c":["a"]}"#,
             r#"{"alg":"HS256","typ":"JWT","jwk":{}}"#,
             r#"{"alg":"HS256","typ":"JWS"}"#,
+            r#"{"alg":"HS256"}"#,
         ] {
             let token = sign_raw(header, &c, &[b'k'; 32]);
             assert!(keys().verify(&token).is_err(), "{header}");
@@ -334,7 +340,8 @@ mod tests {
     #[test]
     fn times_issuer_audience_and_key_are_checked() {
         let n = now();
-        let sign = |c: &serde_json::Value| sign_raw(r#"{"alg":"HS256"}"#, c, &[b'k'; 32]);
+        let sign =
+            |c: &serde_json::Value| sign_raw(r#"{"alg":"HS256","typ":"JWT"}"#, c, &[b'k'; 32]);
         let mut expired = claims_json(n - 200);
         expired["exp"] = (n - 31).into();
         assert_eq!(keys().verify(&sign(&expired)), Err("the token has expired"));
@@ -358,7 +365,11 @@ mod tests {
         let mut missing = claims_json(n);
         missing.as_object_mut().unwrap().remove("sid");
         assert!(keys().verify(&sign(&missing)).is_err());
-        let wrong_key = sign_raw(r#"{"alg":"HS256"}"#, &claims_json(n), &[b'x'; 32]);
+        let wrong_key = sign_raw(
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            &claims_json(n),
+            &[b'x'; 32],
+        );
         assert_eq!(
             keys().verify(&wrong_key),
             Err("the token signature is invalid")
