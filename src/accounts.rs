@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::db::models::{NewUser, UserRow};
+use crate::db::models::UserRow;
 use crate::db::repo;
 use crate::domain::{DisplayName, Email, Password, Role};
 use crate::error::{AppError, FieldErrors};
@@ -90,10 +90,14 @@ impl Registration {
     }
 }
 
-/// Creates the account; 409 when the email is taken (even by a registration at the same instant).
-pub async fn register(state: &AppState, registration: Registration) -> Result<UserRow, AppError> {
+/// Hashes the password and prepares the account's row; `sessions::start_for_new_account`
+/// stores it together with its first session.
+pub async fn new_account(
+    state: &AppState,
+    registration: Registration,
+) -> Result<UserRow, AppError> {
     let password_hash = state.hasher.hash(registration.password).await?;
-    let row = UserRow {
+    Ok(UserRow {
         id: Uuid::new_v4().to_string(),
         email: registration.email.as_ref().to_owned(),
         name: registration.name.map(|n| n.as_ref().to_owned()),
@@ -101,26 +105,7 @@ pub async fn register(state: &AppState, registration: Registration) -> Result<Us
         password_hash,
         created_at: Utc::now().timestamp_millis(),
         tokens_valid_after: 0,
-    };
-    let stored = row.clone();
-    state
-        .db
-        .run(move |conn| {
-            repo::insert_user(
-                conn,
-                &NewUser {
-                    id: &stored.id,
-                    email: &stored.email,
-                    name: stored.name.as_deref(),
-                    role: &stored.role,
-                    password_hash: &stored.password_hash,
-                    created_at: stored.created_at,
-                },
-            )
-        })
-        .await?;
-    state.users.remember(&row);
-    Ok(row)
+    })
 }
 
 /// Checks an email and password. Unknown emails, malformed emails and wrong passwords all take

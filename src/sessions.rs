@@ -11,7 +11,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::accounts::User;
-use crate::db::models::{NewFamily, NewRefreshToken, RevokedTokenRow, UserRow};
+use crate::db::models::{NewFamily, NewRefreshToken, NewUser, RevokedTokenRow, UserRow};
 use crate::db::repo::{self, Revocation, Rotation, RotationRules};
 use crate::domain::Role;
 use crate::error::AppError;
@@ -42,8 +42,21 @@ fn new_refresh_token() -> Result<(PlainRefreshToken, RefreshTokenHash), AppError
     Ok((plain, hash))
 }
 
-/// Begins a new family for `user` and issues its first pair.
+/// Begins a new family for an existing `user` and issues its first pair.
 pub async fn start(state: &AppState, user: &UserRow) -> Result<IssuedSession, AppError> {
+    begin(state, user, false).await
+}
+
+/// Stores a new account and begins its first family in one transaction: a registration is
+/// either signed in or not stored at all. 409 when the email is taken.
+pub async fn start_for_new_account(
+    state: &AppState,
+    user: &UserRow,
+) -> Result<IssuedSession, AppError> {
+    begin(state, user, true).await
+}
+
+async fn begin(state: &AppState, user: &UserRow, is_new: bool) -> Result<IssuedSession, AppError> {
     let now = Utc::now().timestamp_millis();
     let sid = Uuid::new_v4();
     let (refresh, hash) = new_refresh_token()?;
@@ -51,23 +64,32 @@ pub async fn start(state: &AppState, user: &UserRow) -> Result<IssuedSession, Ap
     let refresh_expires_at = now
         .saturating_add(millis(state.settings.refresh_ttl))
         .min(family_expires_at);
-    let user_id = user.id.clone();
+    let row = user.clone();
     let cutoff = state
         .db
         .run(move |conn| {
             let sid = sid.to_string();
+            let new_user = is_new.then(|| NewUser {
+                id: &row.id,
+                email: &row.email,
+                name: row.name.as_deref(),
+                role: &row.role,
+                password_hash: &row.password_hash,
+                created_at: row.created_at,
+            });
             repo::start_family(
                 conn,
+                new_user.as_ref(),
                 &NewFamily {
                     id: &sid,
-                    user_id: &user_id,
+                    user_id: &row.id,
                     created_at: now,
                     expires_at: family_expires_at,
                 },
                 &NewRefreshToken {
                     token_hash: hash.as_str(),
                     family_id: &sid,
-                    user_id: &user_id,
+                    user_id: &row.id,
                     issued_at: now,
                     expires_at: refresh_expires_at,
                 },

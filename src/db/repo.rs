@@ -59,14 +59,20 @@ fn lock_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<UserRow>> {
     find_user_by_id(conn, user_id)
 }
 
-/// Begins a refresh family at sign-in with its first token. Returns the user's current
-/// "log out everywhere" cut-off (seconds), read under the same lock, for the token's `iat`.
+/// Begins a refresh family at sign-in with its first token, creating the account first when
+/// `new_user` is given (registration: the account and its session commit together or not at
+/// all). Returns the user's "log out everywhere" cut-off (seconds), read under the same lock,
+/// for the token's `iat`.
 pub fn start_family(
     conn: &mut DbConn,
+    new_user: Option<&NewUser<'_>>,
     family: &NewFamily<'_>,
     token: &NewRefreshToken<'_>,
 ) -> QueryResult<i64> {
     conn.transaction(|conn| {
+        if let Some(new_user) = new_user {
+            insert_user(conn, new_user)?;
+        }
         let user = lock_user(conn, family.user_id)?.ok_or(DieselError::NotFound)?;
         diesel::insert_into(refresh_families::table)
             .values(family)
@@ -396,6 +402,7 @@ mod tests {
         )?;
         start_family(
             conn,
+            None,
             &NewFamily {
                 id: "f1",
                 user_id: "u1",
@@ -411,6 +418,43 @@ mod tests {
             },
         )
         .map(drop)
+    }
+
+    /// A registration whose session cannot be stored leaves no account behind.
+    #[actix_web::test]
+    async fn a_new_account_commits_only_with_its_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&DatabaseTarget::Sqlite(dir.path().join("t.db"))).unwrap();
+        let stored = db
+            .run(|conn| {
+                seed(conn)?;
+                let new_user = NewUser {
+                    id: "u2",
+                    email: "b@x.io",
+                    name: None,
+                    role: "user",
+                    password_hash: "x",
+                    created_at: 0,
+                };
+                let family = NewFamily {
+                    id: "f1", // taken: the family insert fails
+                    user_id: "u2",
+                    created_at: 0,
+                    expires_at: 1_000_000,
+                };
+                let token = NewRefreshToken {
+                    token_hash: "t9",
+                    family_id: "f1",
+                    user_id: "u2",
+                    issued_at: 0,
+                    expires_at: 1_000_000,
+                };
+                assert!(start_family(conn, Some(&new_user), &family, &token).is_err());
+                find_user_by_id(conn, "u2")
+            })
+            .await
+            .unwrap();
+        assert!(stored.is_none());
     }
 
     /// An instance whose clock is behind the winning rotation's must not see a negative

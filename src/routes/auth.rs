@@ -61,8 +61,8 @@ pub async fn register_and_sign_in(
     let password = body.required_str("password", &mut errors);
     let name = body.optional_str("name", &mut errors);
     let registration = Registration::parse(email, password, name, errors)?;
-    let user = accounts::register(state, registration).await?;
-    sessions::start(state, &user).await
+    let user = accounts::new_account(state, registration).await?;
+    sessions::start_for_new_account(state, &user).await
 }
 
 /// Checks a login body's credentials and starts a session.

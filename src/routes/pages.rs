@@ -475,11 +475,14 @@ async fn register_submit(
         name,
         FieldErrors::default(),
     ) {
-        Ok(registration) => accounts::register(&state, registration).await,
+        Ok(registration) => match accounts::new_account(&state, registration).await {
+            Ok(user) => sessions::start_for_new_account(&state, &user).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
-    let user = match outcome {
-        Ok(user) => user,
+    let issued = match outcome {
+        Ok(issued) => issued,
         Err(AppError::Validation(errors)) => {
             form.errors = errors;
             return register_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &form);
@@ -490,14 +493,9 @@ async fn register_submit(
         }
         Err(e) => return fault_page(&e),
     };
-    match sessions::start(&state, &user).await {
-        Ok(issued) => {
-            let response = signed_in(&session, &issued, form.next);
-            page_session::set_flash(&session, Flash::Registered);
-            response
-        }
-        Err(e) => fault_page(&e),
-    }
+    let response = signed_in(&session, &issued, form.next);
+    page_session::set_flash(&session, Flash::Registered);
+    response
 }
 
 fn account_page(mut builder: HttpResponseBuilder, session: &Session, user: &User) -> HttpResponse {
