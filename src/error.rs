@@ -31,15 +31,6 @@ impl FieldErrors {
     pub fn get(&self, field: &str) -> &[String] {
         self.0.get(field).map_or(&[], Vec::as_slice)
     }
-
-    /// `Ok(value)` when nothing was recorded, else the 422 error.
-    pub fn into_result<T>(self, value: T) -> Result<T, AppError> {
-        if self.is_empty() {
-            Ok(value)
-        } else {
-            Err(AppError::Validation(self))
-        }
-    }
 }
 
 /// Everything a JSON route can answer besides success.

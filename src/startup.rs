@@ -22,7 +22,7 @@ use crate::keyfile;
 use crate::page_session;
 use crate::passwords::PasswordHasher;
 use crate::routes;
-use crate::tokens::jwt::{JwtKeys, LEEWAY_SECS};
+use crate::tokens::jwt::{AccessClaims, JwtKeys, LEEWAY_SECS};
 
 /// How far back each sync looks past the previous one: longer than any write transaction can
 /// wait (SQLite's busy timeout, the pool's checkout timeout), so no revocation committed late
@@ -59,6 +59,18 @@ pub struct AppState {
     pub users: UserCache,
     /// Token lifetimes.
     pub settings: SessionSettings,
+}
+
+impl AppState {
+    /// The whole in-memory check of an access token: signature and claims, then revocation.
+    /// The error is the `error_description` of the 401.
+    pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, &'static str> {
+        let claims = self.jwt.verify(token)?;
+        match self.denylist.refusal(&claims) {
+            Some(reason) => Err(reason),
+            None => Ok(claims),
+        }
+    }
 }
 
 /// Why the server could not start; printed as one line.

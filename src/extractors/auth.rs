@@ -85,10 +85,9 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, actix_web::Error> {
         }
         PresentedToken::None => return Err(AppError::Unauthorized.into()),
     };
-    let claims = state.jwt.verify(token).map_err(AppError::InvalidToken)?;
-    if let Some(reason) = state.denylist.refusal(&claims) {
-        return Err(AppError::InvalidToken(reason).into());
-    }
+    let claims = state
+        .verify_access_token(token)
+        .map_err(AppError::InvalidToken)?;
     Ok(AuthUser { claims })
 }
 

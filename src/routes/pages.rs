@@ -247,11 +247,14 @@ fn message_into(
     builder.content_type(ContentType::html()).body(body)
 }
 
+const FAULT_TITLE: &str = "Something went wrong";
+const FAULT_MESSAGE: &str = "The page could not be shown. Please try again.";
+
 fn internal_error_page() -> HttpResponse {
     message_page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The page could not be shown. Please try again.",
+        FAULT_TITLE,
+        FAULT_MESSAGE,
     )
 }
 
@@ -280,8 +283,8 @@ fn fault_into(
             log::error!("page answered 500: {other}");
             message_into(
                 start(StatusCode::INTERNAL_SERVER_ERROR),
-                "Something went wrong",
-                "The page could not be shown. Please try again.",
+                FAULT_TITLE,
+                FAULT_MESSAGE,
             )
         }
     }
@@ -323,12 +326,9 @@ async fn cookie_user(
     let CookieValue::One(token) = cookies::read(req).access else {
         return Ok(None);
     };
-    let Ok(claims) = state.jwt.verify(token) else {
+    let Ok(claims) = state.verify_access_token(token) else {
         return Ok(None);
     };
-    if state.denylist.refusal(&claims).is_some() {
-        return Ok(None);
-    }
     match accounts::find_user(state, &claims.sub).await {
         Ok(user) => Ok(Some(user)),
         Err(AppError::InvalidToken(_)) => Ok(None),

@@ -8,12 +8,7 @@ use crate::helpers::{Backend, assert_error, spawn_app, spawn_app_with, str_of};
 async fn a_restart_keeps_registrations_rotations_and_revocations(backend: Backend) {
     let app = spawn_app_with(backend, &[("REFRESH_REUSE_GRACE", "0s")]).await;
     let (user, first) = app.signed_up_user().await;
-    let rotated: Value = app
-        .refresh(str_of(&first, "refresh_token"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let rotated: Value = app.rotate(&first).await;
     let (_, other) = app.signed_up_user().await;
     assert_eq!(
         app.post_with_bearer("/auth/logout", str_of(&other, "access_token"), None)

@@ -226,6 +226,13 @@ impl TestApp {
             .await
     }
 
+    /// Rotates a TokenPair's refresh token, asserting success; returns the new pair.
+    pub async fn rotate(&self, pair: &Value) -> Value {
+        let response = self.refresh(str_of(pair, "refresh_token")).await;
+        assert_eq!(response.status(), StatusCode::OK, "rotation");
+        response.json().await.expect("json")
+    }
+
     /// Asserts a TokenPair's session is over: its refresh token is refused, and so is its
     /// access token.
     pub async fn assert_session_revoked(&self, pair: &Value) {

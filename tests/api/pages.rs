@@ -148,6 +148,17 @@ async fn registered_user(app: &TestApp) -> TestUser {
     user
 }
 
+/// A user registered by the API and signed in through the page form.
+async fn signed_in_browser(app: &TestApp) -> (TestUser, Browser<'_>) {
+    let user = registered_user(app).await;
+    let mut browser = Browser::new(app);
+    assert_eq!(
+        browser.sign_in(&user, None).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    (user, browser)
+}
+
 async fn me_with_access_cookie(app: &TestApp, access: &str) -> StatusCode {
     app.get_with_headers("/api/me", &[("cookie", &format!("{ACCESS}={access}"))])
         .await
@@ -462,12 +473,7 @@ async fn form_posts_from_a_foreign_origin_are_refused(backend: Backend) {
 
 async fn account_refreshes_silently_from_the_refresh_cookie(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = registered_user(&app).await;
-    let mut browser = Browser::new(&app);
-    assert_eq!(
-        browser.sign_in(&user, None).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    let (user, mut browser) = signed_in_browser(&app).await;
     let old_refresh = browser.jar.get(REFRESH).unwrap().clone();
 
     // Only the refresh cookie.
@@ -513,12 +519,7 @@ async fn account_without_credentials_redirects_to_login(backend: Backend) {
 
 async fn logout_signs_out_and_shows_the_notice(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = registered_user(&app).await;
-    let mut browser = Browser::new(&app);
-    assert_eq!(
-        browser.sign_in(&user, None).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    let (_, mut browser) = signed_in_browser(&app).await;
     let access = browser.jar.get(ACCESS).unwrap().clone();
     let refresh = browser.jar.get(REFRESH).unwrap().clone();
     let (_, token) = browser.get_form("/account").await;
@@ -574,12 +575,7 @@ async fn logout_signs_out_and_shows_the_notice(backend: Backend) {
 
 async fn api_sign_out_signs_the_pages_out(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = registered_user(&app).await;
-    let mut browser = Browser::new(&app);
-    assert_eq!(
-        browser.sign_in(&user, None).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    let (_, mut browser) = signed_in_browser(&app).await;
     let cookie = browser.jar.header();
     let response = app
         .client

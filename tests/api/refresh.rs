@@ -63,18 +63,8 @@ async fn reuse_within_the_grace_gives_a_sibling(backend: Backend) {
 async fn reuse_after_the_child_was_used_revokes_the_family(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, first) = app.signed_up_user().await;
-    let second: Value = app
-        .refresh(str_of(&first, "refresh_token"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let third: Value = app
-        .refresh(str_of(&second, "refresh_token"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second: Value = app.rotate(&first).await;
+    let third: Value = app.rotate(&second).await;
     // The first token's child has been used: presenting it again is theft, grace or not.
     assert_error(
         app.refresh(str_of(&first, "refresh_token")).await,
@@ -95,12 +85,7 @@ async fn reuse_after_the_child_was_used_revokes_the_family(backend: Backend) {
 async fn reuse_after_the_grace_revokes_the_family(backend: Backend) {
     let app = spawn_app_with(backend, &[("REFRESH_REUSE_GRACE", "1s")]).await;
     let (_, first) = app.signed_up_user().await;
-    let second: Value = app
-        .refresh(str_of(&first, "refresh_token"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second: Value = app.rotate(&first).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_error(
         app.refresh(str_of(&first, "refresh_token")).await,
@@ -163,12 +148,7 @@ async fn a_family_ends_at_the_session_max_age(backend: Backend) {
     .await;
     let (_, first) = app.signed_up_user().await;
     assert!(first["refresh_expires_in"].as_i64().unwrap() <= 2);
-    let second: Value = app
-        .refresh(str_of(&first, "refresh_token"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second: Value = app.rotate(&first).await;
     assert!(
         second["refresh_expires_in"].as_i64().unwrap() <= 2,
         "rotation never extends it"
