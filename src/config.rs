@@ -78,6 +78,8 @@ pub struct JwtSecret(SecretString);
 impl JwtSecret {
     /// The fewest bytes a key may have (HS256 wants at least its output size).
     pub const MIN_BYTES: usize = 32;
+    /// The fewest distinct bytes a key may have: a random hex key of 32 characters has about 15.
+    pub const MIN_DISTINCT_BYTES: usize = 8;
 
     /// Accepts a key of at least [`Self::MIN_BYTES`] bytes.
     pub fn parse(setting: &'static str, raw: String) -> Result<Self, ConfigError> {
@@ -88,6 +90,18 @@ impl JwtSecret {
                     "must be at least {} bytes, got {}",
                     Self::MIN_BYTES,
                     raw.len()
+                ),
+            ));
+        }
+        // A key of one repeated character (or a few) has the length but not the randomness.
+        let mut seen = [false; 256];
+        raw.bytes().for_each(|b| seen[usize::from(b)] = true);
+        if seen.iter().filter(|&&s| s).count() < Self::MIN_DISTINCT_BYTES {
+            return Err(ConfigError::new(
+                setting,
+                format!(
+                    "has fewer than {} distinct characters: use a random key, e.g. `openssl rand -hex 32`",
+                    Self::MIN_DISTINCT_BYTES
                 ),
             ));
         }
@@ -163,6 +177,12 @@ impl Config {
             &var("DATABASE_URL").unwrap_or_else(|| "sqlite://doorward.db".to_owned()),
         )?;
         let bind = var("DOORWARD_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        if std::net::ToSocketAddrs::to_socket_addrs(bind.as_str()).is_err() {
+            return Err(ConfigError::new(
+                "DOORWARD_BIND",
+                format!("expected host:port such as 127.0.0.1:8080, got '{bind}'"),
+            ));
+        }
         let public_url = var("DOORWARD_PUBLIC_URL")
             .map(|raw| parse_public_url(&raw))
             .transpose()?;
@@ -331,6 +351,12 @@ fn parse_cors_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
             let url = Url::parse(origin).map_err(|e| {
                 ConfigError::new(NAME, format!("'{origin}' is not an origin ({e})"))
             })?;
+            if url.scheme() == "http" && !is_loopback_host(url.host_str().unwrap_or_default()) {
+                return Err(ConfigError::new(
+                    NAME,
+                    format!("'{origin}': http:// is allowed only on localhost, 127.0.0.1 or [::1]"),
+                ));
+            }
             let serialized = url.origin().ascii_serialization();
             let is_bare_origin = matches!(url.scheme(), "http" | "https")
                 && url.path() == "/"
@@ -435,6 +461,23 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_bind_address_names_its_setting() {
+        assert_eq!(
+            config(&[("DOORWARD_BIND", "nowhere")]).unwrap_err().setting,
+            "DOORWARD_BIND"
+        );
+        assert!(config(&[("DOORWARD_BIND", "0.0.0.0:0")]).is_ok());
+    }
+
+    #[test]
+    fn a_low_entropy_secret_is_refused() {
+        let err = config(&[("JWT_SECRET", &"a".repeat(40))]).unwrap_err();
+        assert_eq!(err.setting, "JWT_SECRET");
+        assert!(config(&[("JWT_SECRET", &"abcd".repeat(10))]).is_err());
+        assert!(config(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).is_ok());
+    }
+
+    #[test]
     fn lifetimes_are_bounded() {
         assert!(config(&[("SESSION_MAX_AGE", "3650d")]).is_ok());
         let err = config(&[("SESSION_MAX_AGE", "3651d")]).unwrap_err();
@@ -475,6 +518,12 @@ mod tests {
             vec!["https://app.example.com", "http://localhost:3000"]
         );
         assert!(config(&[("DOORWARD_CORS_ORIGINS", "*")]).is_err());
+        assert_eq!(
+            config(&[("DOORWARD_CORS_ORIGINS", "http://app.example.com")])
+                .unwrap_err()
+                .setting,
+            "DOORWARD_CORS_ORIGINS"
+        );
         assert!(config(&[("DOORWARD_CORS_ORIGINS", "https://*.example.com")]).is_err());
         assert!(config(&[("DOORWARD_CORS_ORIGINS", "https://a.example.com/path")]).is_err());
     }

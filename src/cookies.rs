@@ -63,23 +63,31 @@ impl AuthCookies<'_> {
     }
 }
 
+/// Every `name=value` pair of every `Cookie` header, split as bytes: one non-UTF-8 byte in a
+/// sibling app's cookie must not hide ours. Names are never decoded; ASCII spaces and tabs
+/// around names and values are trimmed (RFC 6265). Pairs that are not UTF-8 are skipped.
+fn pairs(req: &HttpRequest) -> impl Iterator<Item = (&str, &str)> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .flat_map(|line| line.as_bytes().split(|&b| b == b';'))
+        .filter_map(|pair| {
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let name = std::str::from_utf8(&pair[..eq]).ok()?;
+            let value = std::str::from_utf8(&pair[eq + 1..]).ok()?;
+            Some((
+                name.trim_matches([' ', '\t']),
+                value.trim_matches([' ', '\t']),
+            ))
+        })
+}
+
 /// Reads the auth cookies from every `Cookie` header, by exact name, without decoding.
 pub fn read(req: &HttpRequest) -> AuthCookies<'_> {
     let mut found = AuthCookies {
         access: CookieValue::Absent,
         refresh: CookieValue::Absent,
     };
-    let pairs = req
-        .headers()
-        .get_all(header::COOKIE)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|line| line.split(';'));
-    for pair in pairs {
-        let Some((name, value)) = pair.split_once('=') else {
-            continue;
-        };
-        let name = name.trim_matches([' ', '\t']);
-        let value = value.trim_matches([' ', '\t']);
+    for (name, value) in pairs(req) {
         match name {
             ACCESS_COOKIE => found.access = found.access.add(value),
             REFRESH_COOKIE => found.refresh = found.refresh.add(value),
@@ -87,6 +95,12 @@ pub fn read(req: &HttpRequest) -> AuthCookies<'_> {
         }
     }
     found
+}
+
+/// Every value sent under `name`, duplicates included: sign-out revokes all of them, since
+/// nobody can tell which of two copies is the genuine one.
+pub fn all_values<'a>(req: &'a HttpRequest, name: &'a str) -> impl Iterator<Item = &'a str> {
+    pairs(req).filter(move |(n, _)| *n == name).map(|(_, v)| v)
 }
 
 fn auth_cookie(name: &'static str, value: String, max_age_secs: i64) -> Cookie<'static> {
@@ -151,6 +165,20 @@ mod tests {
             ))
             .to_http_request();
         assert!(read(&twice).any_duplicate());
+        assert_eq!(
+            all_values(&twice, ACCESS_COOKIE).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn a_non_ascii_byte_in_another_cookie_hides_nothing() {
+        let value =
+            header::HeaderValue::from_bytes(b"pref=caf\xc3\xa9; __Host-access_token=tok").unwrap();
+        let req = TestRequest::default()
+            .insert_header((header::COOKIE, value))
+            .to_http_request();
+        assert_eq!(read(&req).access, CookieValue::One("tok"));
     }
 
     #[test]

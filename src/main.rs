@@ -1,5 +1,7 @@
 //! The doorward server: settings from the environment (and `.env`), then serve.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::ExitCode;
 
 use doorward::config::Config;
@@ -7,9 +9,19 @@ use doorward::startup::Application;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    // A missing .env is normal; the environment alone is a complete configuration.
-    let _ = dotenvy::dotenv();
+    // Only `./.env` is read: dotenvy's own search climbs into parent directories, where anyone
+    // with write access to, say, /tmp could plant a JWT_SECRET.
+    let dotenv = match load_dotenv(Path::new(".env")) {
+        Ok(loaded) => loaded,
+        Err(problem) => {
+            eprintln!("doorward: .env: {problem}");
+            return ExitCode::FAILURE;
+        }
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    if dotenv {
+        log::info!("settings read from ./.env as well as the environment");
+    }
 
     let config = match Config::from_env() {
         Ok(config) => config,
@@ -37,4 +49,19 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Loads `path` into the environment when it exists (variables already set win). Refuses a file
+/// that others could have written, since it may hold the signing key.
+fn load_dotenv(path: &Path) -> Result<bool, String> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(format!("cannot read it: {e}")),
+    };
+    if metadata.permissions().mode() & 0o022 != 0 {
+        return Err("it is writable by group or others: chmod go-w .env".to_owned());
+    }
+    dotenvy::from_path(path).map_err(|e| format!("cannot read it: {e}"))?;
+    Ok(true)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::{Method, header};
-use actix_web::middleware::{Logger, from_fn};
+use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 use chrono::Utc;
 use url::Url;
@@ -83,7 +83,7 @@ pub enum StartupError {
     #[error("{0}")]
     Database(#[from] SetupError),
     /// The listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("DOORWARD_BIND: cannot listen on {address}: {source}")]
     Bind {
         /// `DOORWARD_BIND`.
         address: String,
@@ -174,12 +174,14 @@ impl Application {
         let session_key =
             page_session::session_key(secret.expose()).map_err(StartupError::Other)?;
 
+        let is_https = public_url.scheme() == "https";
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(csrf::guard))
                 .wrap(page_session::middleware(session_key.clone()))
                 .wrap(cors(&cors_origins))
+                .wrap(security_headers(is_https))
                 .wrap(request_logger())
                 .app_data(server_state.clone())
                 .app_data(origins.clone())
@@ -242,6 +244,17 @@ fn cors(origins: &[String]) -> Cors {
         .supports_credentials()
         .block_on_origin_mismatch(false)
         .max_age(600)
+}
+
+/// Headers every answer carries, JSON included: `nosniff`, and HSTS when the public URL is
+/// https (a browser that once reached doorward over TLS never falls back to plain http).
+fn security_headers(is_https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    if is_https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        headers
+    }
 }
 
 /// One line per request, without the query string, which might carry something secret.

@@ -11,7 +11,6 @@ use std::future::{Ready, ready};
 use actix_web::error::InternalError;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use actix_web_httpauth::headers::authorization::{Bearer, Scheme};
 
 use crate::cookies::{self, CookieValue};
 use crate::error::AppError;
@@ -40,24 +39,31 @@ pub enum PresentedToken<'a> {
     None,
 }
 
-/// Finds the access token by the contract's precedence: header, then cookie.
+/// The token of an `Authorization: Bearer <token>` value. The scheme is matched without regard
+/// to case (RFC 7235 §2.1), the value is borrowed from the header, and nothing is allocated.
+pub fn bearer_token(value: &header::HeaderValue) -> Option<&str> {
+    let text = value.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    let token = token.trim_matches(' ');
+    let usable = scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ');
+    usable.then_some(token)
+}
+
+/// Finds the access token by the contract's precedence: header, then cookie. A request that
+/// carries either auth cookie twice carries bad credentials, whichever cookie it is.
 pub fn presented_token(req: &HttpRequest) -> PresentedToken<'_> {
     let mut headers = req.headers().get_all(header::AUTHORIZATION);
     if let Some(value) = headers.next() {
         if headers.next().is_some() {
             return PresentedToken::MalformedHeader;
         }
-        let is_bearer = Bearer::parse(value).is_ok();
-        return match value.to_str() {
-            Ok(text) if is_bearer => text
-                .get(7..)
-                .map(str::trim)
-                .filter(|t| !t.is_empty() && !t.contains(' '))
-                .map_or(PresentedToken::MalformedHeader, PresentedToken::Bearer),
-            _ => PresentedToken::MalformedHeader,
-        };
+        return bearer_token(value).map_or(PresentedToken::MalformedHeader, PresentedToken::Bearer);
     }
-    match cookies::read(req).access {
+    let found = cookies::read(req);
+    if found.any_duplicate() {
+        return PresentedToken::DuplicateCookie;
+    }
+    match found.access {
         CookieValue::One(token) => PresentedToken::Cookie(token),
         CookieValue::Duplicate => PresentedToken::DuplicateCookie,
         CookieValue::Absent => PresentedToken::None,

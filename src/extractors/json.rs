@@ -85,9 +85,47 @@ async fn read_limited(req: &HttpRequest, mut payload: Payload) -> Result<web::By
     Ok(body)
 }
 
+/// A top-level JSON object whose member names are all distinct. serde_json keeps the last of
+/// two members with one name, so `{"email":"a…","email":"b…"}` would be read differently by
+/// doorward and by whatever proxy or log inspected the first: such a body is refused instead.
+struct DistinctObject(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for DistinctObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = DistinctObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut members = Map::new();
+                while let Some((name, value)) = map.next_entry::<String, Value>()? {
+                    if members.contains_key(&name) {
+                        return Err(serde::de::Error::custom(DUPLICATE_MEMBER));
+                    }
+                    members.insert(name, value);
+                }
+                Ok(DistinctObject(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+const DUPLICATE_MEMBER: &str = "the request body names a member twice";
+
 fn parse_object(body: &[u8]) -> Result<JsonFields, AppError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(JsonFields(map)),
+        Ok(Value::Object(_)) => match serde_json::from_slice::<DistinctObject>(body) {
+            Ok(DistinctObject(map)) => Ok(JsonFields(map)),
+            Err(_) => Err(AppError::InvalidRequest(DUPLICATE_MEMBER)),
+        },
         Ok(_) => {
             let mut errors = FieldErrors::default();
             errors.add("body", "must be a JSON object");
@@ -160,5 +198,14 @@ mod tests {
             parse_object(b"{"),
             Err(AppError::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn a_member_named_twice_is_refused() {
+        assert!(matches!(
+            parse_object(br#"{"email":"a@x.io","email":"b@x.io"}"#),
+            Err(AppError::InvalidRequest(DUPLICATE_MEMBER))
+        ));
+        assert!(parse_object(br#"{"email":"a@x.io","password":"p"}"#).is_ok());
     }
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use serde::Serialize;
 
 use crate::accounts::{self, Registration, User};
-use crate::cookies::{self, CookieValue};
+use crate::cookies;
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::auth::{AuthUser, PresentedToken, presented_token};
 use crate::extractors::json::{JsonFields, LenientJsonFields};
@@ -102,16 +102,15 @@ async fn refresh_tokens(
 /// Every credential a sign-out can find: the bearer header, the cookies and the body.
 pub fn sign_out_credentials<'a>(req: &'a HttpRequest, body: Option<&'a JsonFields>) -> SignOut<'a> {
     let mut credentials = SignOut::default();
-    let found = cookies::read(req);
     if let PresentedToken::Bearer(token) = presented_token(req) {
         credentials.access_tokens.push(token);
     }
-    if let CookieValue::One(token) = found.access {
-        credentials.access_tokens.push(token);
-    }
-    if let CookieValue::One(token) = found.refresh {
-        credentials.refresh_tokens.push(token);
-    }
+    credentials
+        .access_tokens
+        .extend(cookies::all_values(req, cookies::ACCESS_COOKIE));
+    credentials
+        .refresh_tokens
+        .extend(cookies::all_values(req, cookies::REFRESH_COOKIE));
     if let Some(token) =
         body.and_then(|fields| fields.optional_str("refresh_token", &mut FieldErrors::default()))
     {

@@ -93,7 +93,13 @@ pub fn safe_next(raw: Option<&str>) -> Option<&str> {
     let next = raw?;
     let one_slash = next.starts_with('/') && !next.starts_with("//");
     let clean = !next.chars().any(|c| c == '\\' || c.is_control());
-    (one_slash && clean).then_some(next)
+    // A browser removes `.` and `..` segments: `/.//evil.example` would become `//evil.example`.
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let no_dot_segments = !path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    });
+    (one_slash && clean && no_dot_segments).then_some(next)
 }
 
 /// The `Location` for a validated `next` (or `/account`): bytes a URI may not hold are
@@ -580,7 +586,14 @@ mod tests {
 
     #[test]
     fn next_accepts_only_same_origin_paths() {
-        for good in ["/account", "/account?tab=1", "/a/b#c", "/caf\u{e9}"] {
+        for good in [
+            "/account",
+            "/account?tab=1",
+            "/a/b#c",
+            "/caf\u{e9}",
+            "/a.b/.c",
+            "/x?y=/./",
+        ] {
             assert_eq!(safe_next(Some(good)), Some(good), "{good}");
         }
         for bad in [
@@ -593,6 +606,10 @@ mod tests {
             "/a\u{7f}",
             "https://evil.example",
             "\u{0}/x",
+            "/.//evil.example",
+            "/..//evil.example",
+            "/a/%2e%2E//evil.example",
+            "/a/.",
         ] {
             assert_eq!(safe_next(Some(bad)), None, "{bad:?}");
         }

@@ -175,9 +175,28 @@ impl JwtKeys {
             return Err("the token is too large");
         }
         check_header(token)?;
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, validation)
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, validation)
             .map(|data| data.claims)
-            .map_err(|e| describe(e.kind()))
+            .map_err(|e| describe(e.kind()))?;
+        self.check_lifetime(&claims, chrono::Utc::now().timestamp())?;
+        Ok(claims)
+    }
+
+    /// Refuses a token that doorward could not have issued under the lifetime in force: one
+    /// that lives longer than `ACCESS_TOKEN_TTL` plus the leeway (a TTL lowered across a restart
+    /// must not let old long-lived tokens through), or one issued in the future (a far-future
+    /// `iat` would pass every "log out everywhere" cut-off). Sign-out applies it too: an
+    /// out-of-bounds token is nothing to revoke, since it can never be accepted.
+    fn check_lifetime(&self, claims: &AccessClaims, now_secs: i64) -> Result<(), &'static str> {
+        let leeway = LEEWAY_SECS as i64;
+        let lifetime = claims.exp.checked_sub(claims.iat);
+        if lifetime.is_none_or(|secs| secs > self.ttl_secs.saturating_add(leeway)) {
+            return Err("the token lifetime is longer than this server issues");
+        }
+        if claims.iat > now_secs.saturating_add(leeway) {
+            return Err("the token was issued in the future");
+        }
+        Ok(())
     }
 }
 
@@ -230,9 +249,11 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    const KEY: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+
     fn keys() -> JwtKeys {
-        let secret =
-            JwtSecret::parse("JWT_SECRET", "k".repeat(32)).expect("a 32-byte secret is valid");
+        let secret = JwtSecret::parse("JWT_SECRET", String::from_utf8(KEY.to_vec()).unwrap())
+            .expect("a 32-byte secret is valid");
         JwtKeys::new(&secret, "doorward", "doorward", Duration::from_secs(900))
     }
 
@@ -309,11 +330,7 @@ mod tests {
 
     #[test]
     fn a_hand_signed_token_with_the_right_key_verifies() {
-        let token = sign_raw(
-            r#"{"alg":"HS256","typ":"JWT"}"#,
-            &claims_json(now()),
-            &[b'k'; 32],
-        );
+        let token = sign_raw(r#"{"alg":"HS256","typ":"JWT"}"#, &claims_json(now()), KEY);
         assert!(keys().verify(&token).is_ok());
     }
 
@@ -332,7 +349,7 @@ mod tests {
             r#"{"alg":"HS256","typ":"JWS"}"#,
             r#"{"alg":"HS256"}"#,
         ] {
-            let token = sign_raw(header, &c, &[b'k'; 32]);
+            let token = sign_raw(header, &c, KEY);
             assert!(keys().verify(&token).is_err(), "{header}");
         }
     }
@@ -340,8 +357,7 @@ mod tests {
     #[test]
     fn times_issuer_audience_and_key_are_checked() {
         let n = now();
-        let sign =
-            |c: &serde_json::Value| sign_raw(r#"{"alg":"HS256","typ":"JWT"}"#, c, &[b'k'; 32]);
+        let sign = |c: &serde_json::Value| sign_raw(r#"{"alg":"HS256","typ":"JWT"}"#, c, KEY);
         let mut expired = claims_json(n - 200);
         expired["exp"] = (n - 31).into();
         assert_eq!(keys().verify(&sign(&expired)), Err("the token has expired"));
@@ -376,6 +392,30 @@ mod tests {
         );
         assert!(keys().verify_ignoring_expiry(&sign(&expired)).is_ok());
         assert!(keys().verify_ignoring_expiry(&wrong_key).is_err());
+    }
+
+    #[test]
+    fn lifetimes_longer_than_the_ttl_or_issued_in_the_future_are_refused() {
+        let n = now();
+        let sign = |c: &serde_json::Value| sign_raw(r#"{"alg":"HS256","typ":"JWT"}"#, c, KEY);
+        let mut long = claims_json(n);
+        long["exp"] = (n + 900 + 31).into();
+        assert_eq!(
+            keys().verify(&sign(&long)),
+            Err("the token lifetime is longer than this server issues")
+        );
+        long["exp"] = i64::MAX.into();
+        assert!(keys().verify(&sign(&long)).is_err());
+        assert!(keys().verify_ignoring_expiry(&sign(&long)).is_err());
+        let mut at_limit = claims_json(n);
+        at_limit["exp"] = (n + 900 + 30).into();
+        assert!(keys().verify(&sign(&at_limit)).is_ok());
+        let mut future = claims_json(n + 3600);
+        future["nbf"] = n.into();
+        assert_eq!(
+            keys().verify(&sign(&future)),
+            Err("the token was issued in the future")
+        );
     }
 
     #[test]

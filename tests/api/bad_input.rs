@@ -1,7 +1,7 @@
 //! Bodies the server must refuse cleanly (contract §3, §5).
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_error, spawn_app};
+use crate::helpers::{Backend, TestUser, assert_error, spawn_app};
 
 async fn malformed_bodies_are_400_and_oversized_413(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -74,7 +74,34 @@ async fn optional_body_routes_accept_no_content_type(backend: Backend) {
     assert_error(response, 401, "invalid_grant").await;
 }
 
+/// `{"email":"a…","email":"b…"}` is refused with 400 (the last one won before).
+async fn a_json_member_named_twice_is_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = TestUser::generate();
+    let body = format!(
+        r#"{{"email":"{}","email":"other-{}","password":"{}"}}"#,
+        user.email, user.email, user.password
+    );
+    for path in ["/auth/register", "/auth/login", "/auth/cookie/login"] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 400, "invalid_request").await;
+    }
+    assert_eq!(
+        app.login(&user).await.status(),
+        401,
+        "nothing was registered"
+    );
+}
+
 both_backends!(
     malformed_bodies_are_400_and_oversized_413,
     optional_body_routes_accept_no_content_type,
+    a_json_member_named_twice_is_400,
 );

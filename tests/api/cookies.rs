@@ -368,6 +368,67 @@ async fn logout_all_by_cookie_signs_out_every_browser(backend: Backend) {
     }
 }
 
+/// One byte outside ASCII in a sibling app's cookie must not hide ours (the header is read as
+/// bytes). Before the fix the whole header was dropped and this answered 401 `unauthorized`.
+async fn a_non_ascii_cookie_beside_ours_does_not_sign_the_user_out(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, jar) = cookie_user(&app).await;
+    let mut bytes = b"pref=caf\xc3\xa9; ".to_vec();
+    bytes.extend_from_slice(jar.header().as_bytes());
+    let response = app
+        .client
+        .get(app.url("/api/me"))
+        .header(
+            "cookie",
+            reqwest::header::HeaderValue::from_bytes(&bytes).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// A duplicated refresh cookie beside a valid access cookie is bad credentials on a protected
+/// route too: 401 with both cleared (it answered 200 before).
+async fn a_duplicated_refresh_cookie_is_refused_beside_a_valid_access_cookie(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, jar) = cookie_user(&app).await;
+    let access = jar.get("__Host-access_token").unwrap();
+    let refresh = jar.get("__Host-refresh_token").unwrap();
+    let cookie = format!(
+        "__Host-access_token={access}; __Host-refresh_token={refresh}; __Host-refresh_token=x"
+    );
+    let response = app
+        .get_with_headers("/api/me", &[("cookie", &cookie)])
+        .await;
+    assert_both_cleared(&response);
+    assert_error(response, 401, "invalid_token").await;
+}
+
+/// Sign-out with each auth cookie sent twice revokes every value, so neither real session
+/// survives (before, both copies were ignored and the real tokens stayed valid).
+async fn logout_with_duplicated_cookies_revokes_every_value(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, first) = cookie_user(&app).await;
+    let (_, second) = cookie_user(&app).await;
+    let cookie = format!(
+        "__Host-access_token={}; __Host-access_token={}; __Host-refresh_token={}; __Host-refresh_token={}",
+        first["__Host-access_token"],
+        second["__Host-access_token"],
+        first["__Host-refresh_token"],
+        second["__Host-refresh_token"],
+    );
+    let response = post(&app, "/auth/logout", &cookie, &[], None).await;
+    assert_eq!(response.status(), 204);
+    assert_both_cleared(&response);
+    for jar in [&first, &second] {
+        assert_error(me_by_cookie(&app, jar).await, 401, "invalid_token").await;
+        let refresh = format!("__Host-refresh_token={}", jar["__Host-refresh_token"]);
+        let response = post(&app, "/auth/cookie/refresh", &refresh, &[], None).await;
+        assert_error(response, 401, "invalid_grant").await;
+    }
+}
+
 both_backends!(
     cookie_sign_in_sets_both_cookies_with_the_contract_attributes,
     the_browser_flow_from_register_to_logout,
@@ -380,4 +441,7 @@ both_backends!(
     without_grace_a_simultaneous_reuse_revokes_the_session,
     a_stolen_cookie_reused_after_the_grace_revokes_the_session,
     logout_all_by_cookie_signs_out_every_browser,
+    a_non_ascii_cookie_beside_ours_does_not_sign_the_user_out,
+    a_duplicated_refresh_cookie_is_refused_beside_a_valid_access_cookie,
+    logout_with_duplicated_cookies_revokes_every_value,
 );

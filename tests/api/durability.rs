@@ -134,6 +134,21 @@ fn a_bad_setting_stops_the_binary() {
             "JWT_SECRET",
         ),
         (vec![("JWT_SECRET", "too-short")], "JWT_SECRET"),
+        (
+            vec![("JWT_SECRET", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")],
+            "JWT_SECRET",
+        ),
+        (
+            vec![
+                ("DOORWARD_BIND", "nowhere"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ],
+            "DOORWARD_BIND",
+        ),
+        (
+            vec![("DOORWARD_CORS_ORIGINS", "http://app.example.com")],
+            "DOORWARD_CORS_ORIGINS",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (env, setting) in cases {
@@ -141,6 +156,7 @@ fn a_bad_setting_stops_the_binary() {
             .current_dir(dir.path())
             .env_clear()
             .env("DOORWARD_BIND", "127.0.0.1:0")
+            .env("DATABASE_URL", dir.path().join("doorward.db"))
             .envs(env)
             .output()
             .unwrap();
@@ -151,15 +167,83 @@ fn a_bad_setting_stops_the_binary() {
     }
 }
 
+/// A `.env` in a parent directory is never read: one planted in /tmp used to set the signing
+/// key, and a token forged with it was accepted. A group- or world-writable `./.env` stops the
+/// server at start.
+#[tokio::test]
+async fn only_a_private_dotenv_in_the_working_directory_is_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let planted = "planted-secret-0123456789abcdefghijklmnop";
+    std::fs::write(
+        parent.path().join(".env"),
+        format!("JWT_SECRET={planted}\n"),
+    )
+    .unwrap();
+    let cwd = parent.path().join("app");
+    std::fs::create_dir(&cwd).unwrap();
+    let database_url = format!("sqlite://{}", cwd.join("doorward.db").display());
+    let (mut child, port) = start_binary_with(&database_url, &cwd, false);
+    let forged = crate::helpers::sign_claims(
+        &serde_json::json!({
+            "iss": "doorward", "aud": "doorward", "sub": "u1", "email": "a@x.io",
+            "role": "admin", "sid": uuid::Uuid::new_v4(), "jti": uuid::Uuid::new_v4(),
+            "iat": chrono_now(), "nbf": chrono_now(), "exp": chrono_now() + 600,
+        }),
+        planted.as_bytes(),
+    );
+    let status = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/me"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status.unwrap(), 401, "a token signed with the planted key");
+
+    std::fs::write(cwd.join(".env"), "BCRYPT_COST=4\n").unwrap();
+    std::fs::set_permissions(cwd.join(".env"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"))
+        .current_dir(&cwd)
+        .env_clear()
+        .env("DATABASE_URL", &database_url)
+        .env("DOORWARD_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains(".env"));
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 /// Starts the real binary on `database_url` and returns it with the port it bound.
 fn start_binary(database_url: &str, dir: &std::path::Path) -> (std::process::Child, u16) {
+    start_binary_with(database_url, dir, true)
+}
+
+/// As [`start_binary`]; without `with_secret`, an SQLite server makes its own key file.
+fn start_binary_with(
+    database_url: &str,
+    dir: &std::path::Path,
+    with_secret: bool,
+) -> (std::process::Child, u16) {
     use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"));
+    command
         .current_dir(dir)
         .env_clear()
         .env("DATABASE_URL", database_url)
-        .env("DOORWARD_BIND", "127.0.0.1:0")
-        .env("JWT_SECRET", "kill-nine-test-secret-0123456789abcdef")
+        .env("DOORWARD_BIND", "127.0.0.1:0");
+    if with_secret {
+        command.env("JWT_SECRET", "kill-nine-test-secret-0123456789abcdef");
+    }
+    let mut child = command
         .env("BCRYPT_COST", "4")
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())

@@ -5,7 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_error, challenge, claims_of, sign_claims, spawn_app};
+use crate::helpers::{
+    Backend, assert_error, challenge, claims_of, sign_claims, spawn_app, spawn_app_with,
+};
 
 async fn no_credentials_is_401_with_a_bare_challenge(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -122,8 +124,90 @@ async fn a_bad_bearer_header_never_falls_back_to_the_cookie(backend: Backend) {
     assert_eq!(cookie_only.status(), 200);
 }
 
+/// RFC 7235: the scheme is case-insensitive (`bearer x` was refused before).
+async fn the_bearer_scheme_is_matched_in_any_case(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, pair) = app.signed_up_user().await;
+    let token = pair["access_token"].as_str().unwrap();
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let response = app
+            .get_with_headers(
+                "/api/me",
+                &[("authorization", &format!("{scheme} {token}"))],
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    for bad in [
+        format!("Basic {token}"),
+        format!("Bearer{token}"),
+        "Bearer ".to_owned(),
+    ] {
+        let response = app
+            .get_with_headers("/api/me", &[("authorization", &bad)])
+            .await;
+        assert_error(response, 401, "invalid_token").await;
+    }
+}
+
+/// A validly signed token that lives longer than the TTL allows, or was issued in the future,
+/// is refused (a far-future `iat` slipped past "log out everywhere"; `exp = i64::MAX` passed).
+async fn tokens_outside_the_lifetime_this_server_issues_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, pair) = app.signed_up_user().await;
+    let claims = claims_of(pair["access_token"].as_str().unwrap());
+    let iat = claims["iat"].as_i64().unwrap();
+    let forge = |changes: &[(&str, i64)]| {
+        let mut forged = claims.clone();
+        for (k, v) in changes {
+            forged[*k] = (*v).into();
+        }
+        sign_claims(&forged, app.jwt_secret.as_bytes())
+    };
+    for token in [
+        forge(&[("exp", i64::MAX)]),
+        forge(&[("exp", iat + 900 + 31)]),
+        forge(&[("iat", iat + 7200), ("exp", iat + 7200 + 60)]),
+    ] {
+        assert_error(app.get_me(&token).await, 401, "invalid_token").await;
+    }
+    assert_eq!(
+        app.get_me(&forge(&[("exp", iat + 600)])).await.status(),
+        200
+    );
+}
+
+/// Every answer, JSON included, carries `nosniff`; HSTS comes with an https public URL.
+async fn json_answers_carry_nosniff_and_https_brings_hsts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get_with_headers("/api/me", &[]).await;
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+    let https = spawn_app_with(
+        backend,
+        &[("DOORWARD_PUBLIC_URL", "https://auth.example.com")],
+    )
+    .await;
+    let response = https.get_with_headers("/api/me", &[]).await;
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        response.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
+}
+
 both_backends!(
     no_credentials_is_401_with_a_bare_challenge,
     every_bad_token_is_401_invalid_token,
     a_bad_bearer_header_never_falls_back_to_the_cookie,
+    the_bearer_scheme_is_matched_in_any_case,
+    tokens_outside_the_lifetime_this_server_issues_are_refused,
+    json_answers_carry_nosniff_and_https_brings_hsts,
 );
