@@ -92,6 +92,7 @@ async fn begin(state: &AppState, user: &UserRow, is_new: bool) -> Result<IssuedS
                     user_id: &row.id,
                     issued_at: now,
                     expires_at: refresh_expires_at,
+                    parent_hash: None,
                 },
             )
         })

@@ -102,6 +102,9 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     sync_interval: Duration,
+    /// The time of the initial denylist load: the sync continues from there, so nothing
+    /// revoked between the load and the first sync is skipped.
+    loaded_at: i64,
 }
 
 impl Application {
@@ -202,6 +205,7 @@ impl Application {
             server,
             state,
             sync_interval: config.sync_interval,
+            loaded_at: now,
         })
     }
 
@@ -222,7 +226,11 @@ impl Application {
 
     /// Serves until the process is told to stop, syncing the denylist meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sync = tokio::spawn(sync_denylist(self.state, self.sync_interval));
+        let sync = tokio::spawn(sync_denylist(
+            self.state,
+            self.sync_interval,
+            self.loaded_at,
+        ));
         let outcome = self.server.await;
         sync.abort();
         outcome
@@ -264,12 +272,12 @@ fn request_logger() -> Logger {
 }
 
 /// Merges revocations made by other instances every `interval`, and purges what has expired.
-async fn sync_denylist(state: web::Data<AppState>, interval: Duration) {
+async fn sync_denylist(state: web::Data<AppState>, interval: Duration, loaded_at: i64) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let family_memory_ms = millis(state.settings.access_ttl) + (LEEWAY_SECS as i64) * 1000;
-    let mut synced_at = Utc::now().timestamp_millis();
-    let mut purged_at = synced_at;
+    let mut synced_at = loaded_at;
+    let mut purged_at = Utc::now().timestamp_millis();
     loop {
         ticker.tick().await;
         let now = Utc::now().timestamp_millis();

@@ -99,6 +99,10 @@ pub struct RefreshTokenRow {
     pub rotated_at: Option<i64>,
     /// The hash of the token it was first rotated into.
     pub replaced_by: Option<String>,
+    /// The one sibling minted from it within the reuse grace, if any.
+    pub grace_sibling: Option<String>,
+    /// The token it was rotated from (`None` for a family's first token).
+    pub parent_hash: Option<String>,
 }
 
 /// A new refresh token.
@@ -115,6 +119,8 @@ pub struct NewRefreshToken<'a> {
     pub issued_at: i64,
     /// Unix ms.
     pub expires_at: i64,
+    /// The token it was rotated from; `None` at sign-in.
+    pub parent_hash: Option<&'a str>,
 }
 
 /// A denylisted access token.

@@ -182,7 +182,9 @@ pub fn rotate_refresh_token(
                 // Clocks of several instances may disagree a little: elapsed time is never
                 // negative (with the grace off, `0 < 0` is false and reuse is always theft).
                 let elapsed = (now - rotated_at).max(0);
-                elapsed < rules.reuse_grace && is_unused(conn, token.replaced_by.as_deref())?
+                elapsed < rules.reuse_grace
+                    && is_unused(conn, token.replaced_by.as_deref())?
+                    && claim_grace_sibling(conn, presented, new_hash)?
             }
         };
         if !may_rotate {
@@ -203,6 +205,7 @@ pub fn rotate_refresh_token(
                 user_id: &user.id,
                 issued_at: now,
                 expires_at,
+                parent_hash: Some(presented),
             })
             .execute(conn)?;
         Ok(Rotation::Rotated {
@@ -212,6 +215,19 @@ pub fn rotate_refresh_token(
             now,
         })
     })
+}
+
+/// Records `sibling` as the one token a rotated token may mint within the grace; false when it
+/// has minted one already (whoever presents it a third time holds a copy: that is theft).
+fn claim_grace_sibling(conn: &mut DbConn, rotated: &str, sibling: &str) -> QueryResult<bool> {
+    let claimed = diesel::update(
+        refresh_tokens::table
+            .find(rotated)
+            .filter(refresh_tokens::grace_sibling.is_null()),
+    )
+    .set(refresh_tokens::grace_sibling.eq(sibling))
+    .execute(conn)?;
+    Ok(claimed == 1)
 }
 
 /// True when the token a rotated token was replaced by has not been rotated itself.
@@ -415,6 +431,7 @@ mod tests {
                 user_id: "u1",
                 issued_at: 0,
                 expires_at: 1_000_000,
+                parent_hash: None,
             },
         )
         .map(drop)
@@ -448,6 +465,7 @@ mod tests {
                     user_id: "u2",
                     issued_at: 0,
                     expires_at: 1_000_000,
+                    parent_hash: None,
                 };
                 assert!(start_family(conn, Some(&new_user), &family, &token).is_err());
                 find_user_by_id(conn, "u2")
@@ -455,6 +473,41 @@ mod tests {
             .await
             .unwrap();
         assert!(stored.is_none());
+    }
+
+    /// Within the grace a rotated token mints one sibling; a third presentation is theft.
+    #[actix_web::test]
+    async fn a_rotated_token_mints_at_most_one_sibling_within_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&DatabaseTarget::Sqlite(dir.path().join("t.db"))).unwrap();
+        let outcomes = db
+            .run(|conn| {
+                seed(conn)?;
+                let rules = RotationRules {
+                    clock: || 500,
+                    refresh_ttl: 10_000,
+                    reuse_grace: 10_000,
+                };
+                Ok::<_, diesel::result::Error>([
+                    rotate_refresh_token(conn, "t0", "t1", rules)?,
+                    rotate_refresh_token(conn, "t0", "t2", rules)?,
+                    rotate_refresh_token(conn, "t0", "t3", rules)?,
+                ])
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcomes[0], Rotation::Rotated { .. }),
+            "{outcomes:?}"
+        );
+        assert!(
+            matches!(outcomes[1], Rotation::Rotated { .. }),
+            "{outcomes:?}"
+        );
+        assert!(
+            matches!(outcomes[2], Rotation::Reused { .. }),
+            "{outcomes:?}"
+        );
     }
 
     /// An instance whose clock is behind the winning rotation's must not see a negative

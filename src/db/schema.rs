@@ -35,6 +35,8 @@ diesel::table! {
         expires_at -> BigInt,
         rotated_at -> Nullable<BigInt>,
         replaced_by -> Nullable<Text>,
+        grace_sibling -> Nullable<Text>,
+        parent_hash -> Nullable<Text>,
     }
 }
 

@@ -107,11 +107,44 @@ async fn sqlite_generates_and_keeps_a_key_file() {
     assert_eq!(app.login(&user).await.status(), 200);
 }
 
+/// A revocation made by another instance after this one loaded its denylist, but more than the
+/// sync's 30 s overlap before it began serving, is still merged: the sync continues from the
+/// load's own time (it started from a fresh clock before, and never saw this one).
+async fn a_revocation_between_the_load_and_the_first_sync_is_seen(backend: Backend) {
+    let first = spawn_app(backend).await;
+    let (_, pair) = first.signed_up_user().await;
+    let access = str_of(&pair, "access_token");
+    let config = doorward::config::Config::from_lookup(|k| first.settings.get(k).cloned()).unwrap();
+    let second = doorward::startup::Application::build(config).await.unwrap();
+    let port = second.port();
+    let handle = second.handle();
+    assert_eq!(
+        first
+            .post_with_bearer("/auth/logout", access, None)
+            .await
+            .status(),
+        204
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(31)).await;
+    tokio::spawn(second.run_until_stopped());
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let me = first
+        .client
+        .get(format!("http://127.0.0.1:{port}/api/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    handle.stop(true).await;
+    assert_error(me, 401, "invalid_token").await;
+}
+
 both_backends!(
     a_restart_keeps_registrations_rotations_and_revocations,
     logout_all_survives_a_restart,
     a_revocation_on_one_instance_reaches_another,
     nothing_acknowledged_is_lost_to_kill_9,
+    a_revocation_between_the_load_and_the_first_sync_is_seen,
 );
 
 /// The real binary, started with bad settings, exits non-zero with one line naming the setting.

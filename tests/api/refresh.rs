@@ -162,6 +162,19 @@ async fn a_family_ends_at_the_session_max_age(backend: Backend) {
     .await;
 }
 
+/// Within the grace a rotated token mints exactly one sibling: a third presentation is theft
+/// and revokes the whole family (before, every presentation minted another live branch).
+async fn a_second_reuse_within_the_grace_revokes_the_family(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, first) = app.signed_up_user().await;
+    let rotated = app.rotate(&first).await;
+    let sibling = app.rotate(&first).await;
+    let third = app.refresh(str_of(&first, "refresh_token")).await;
+    assert_error(third, 401, "invalid_grant").await;
+    app.assert_session_revoked(&rotated).await;
+    app.assert_session_revoked(&sibling).await;
+}
+
 both_backends!(
     refresh_rotates_the_pair,
     unknown_or_malformed_refresh_tokens_are_invalid_grant,
@@ -171,4 +184,5 @@ both_backends!(
     simultaneous_reuse_without_grace_gives_one_winner_then_revokes_all,
     simultaneous_reuse_with_grace_gives_two_working_sessions,
     a_family_ends_at_the_session_max_age,
+    a_second_reuse_within_the_grace_revokes_the_family,
 );
