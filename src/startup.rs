@@ -172,7 +172,8 @@ impl Application {
             None => Url::parse(&format!("http://localhost:{port}"))
                 .map_err(|e| StartupError::Other(e.to_string()))?,
         };
-        let origins = web::Data::new(AllowedOrigins::new(&public_url, &config.cors_origins));
+        let allowed = Arc::new(AllowedOrigins::new(&public_url, &config.cors_origins));
+        let origins = web::Data::from(Arc::clone(&allowed));
         let cors_origins = Arc::new(config.cors_origins.clone());
         let session_key =
             page_session::session_key(secret.expose()).map_err(StartupError::Other)?;
@@ -181,7 +182,10 @@ impl Application {
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn(csrf::guard))
+                .wrap(from_fn({
+                    let allowed = Arc::clone(&allowed);
+                    move |req, next| csrf::guard(Arc::clone(&allowed), req, next)
+                }))
                 .wrap(page_session::middleware(session_key.clone()))
                 .wrap(cors(&cors_origins))
                 .wrap(security_headers(is_https))

@@ -10,13 +10,11 @@
 
 use std::collections::HashMap;
 
-use actix_files::Files;
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType, HeaderName};
-use actix_web::middleware::DefaultHeaders;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use askama::Template;
 use futures_util::future::LocalBoxFuture;
@@ -37,15 +35,17 @@ use crate::templates::{AccountPage, LandingPage, LoginPage, RegisterPage};
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-/// Where the stylesheet lives: `static/` in the working directory when there is one (a
-/// deployment's own copy), else the one in the source tree this binary was built from.
-fn static_dir() -> std::path::PathBuf {
-    let local = std::path::PathBuf::from("static");
-    if local.is_dir() {
-        local
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
-    }
+/// The stylesheet, built into the binary: a deployed server serves exactly what it was built
+/// with, never whatever `static/` folder happens to be in its working directory.
+const STYLESHEET: &str = include_str!("../../static/app.css");
+
+/// `GET /static/app.css`.
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, STATIC_CACHE_CONTROL))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(STYLESHEET)
 }
 
 /// How long browsers may keep files under `/static`.
@@ -73,15 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/register", web::post().to(register_submit))
         .route("/account", web::get().to(account))
         .route("/logout", web::post().to(logout))
-        .service(
-            web::scope("/static")
-                .wrap(
-                    DefaultHeaders::new()
-                        .add((header::CACHE_CONTROL, STATIC_CACHE_CONTROL))
-                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")),
-                )
-                .service(Files::new("", static_dir())),
-        );
+        .route("/static/app.css", web::get().to(stylesheet));
 }
 
 // ---------------------------------------------------------------------------------------------

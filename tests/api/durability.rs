@@ -248,6 +248,30 @@ async fn only_a_private_dotenv_in_the_working_directory_is_read() {
     assert!(String::from_utf8_lossy(&output.stderr).contains(".env"));
 }
 
+/// The stylesheet is built into the binary: a `static/` folder in the working directory is never
+/// served (before, a deployed binary served whatever folder it started in).
+#[tokio::test]
+async fn the_binary_serves_its_own_stylesheet_wherever_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("static")).unwrap();
+    std::fs::write(dir.path().join("static/app.css"), "planted").unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("doorward.db").display());
+    let (mut child, port) = start_binary(&database_url, dir.path());
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/static/app.css")).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let response = response.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let body = response.text().await.unwrap();
+    assert_eq!(body, include_str!("../../static/app.css"));
+}
+
 fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
