@@ -33,6 +33,7 @@ pub fn load_or_create(path: &Path) -> Result<JwtSecret, ConfigError> {
     };
     match std::fs::read_to_string(path) {
         Ok(text) => {
+            check_private(path).map_err(problem)?;
             return JwtSecret::parse("JWT_SECRET", text.trim().to_owned()).map_err(|e| {
                 problem(format!(
                     "the key file {} is unusable: {}",
@@ -64,6 +65,32 @@ pub fn load_or_create(path: &Path) -> Result<JwtSecret, ConfigError> {
         path.display()
     );
     JwtSecret::parse("JWT_SECRET", key)
+}
+
+/// Refuses a key file that anyone but its owner may read or write, or that another user owns:
+/// whoever can read it can sign tokens for any account.
+fn check_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let metadata =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "the key file {} has mode {mode:o}: it must be readable by its owner only (chmod 600)",
+            path.display()
+        ));
+    }
+    // The owner of /proc/self is this process's effective user.
+    if let Ok(me) = std::fs::metadata("/proc/self")
+        && me.uid() != metadata.uid()
+    {
+        return Err(format!(
+            "the key file {} belongs to another user (uid {})",
+            path.display(),
+            metadata.uid()
+        ));
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -101,6 +128,9 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let second = load_or_create(&path).unwrap();
         assert_eq!(first.expose(), second.expose());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = load_or_create(&path).unwrap_err();
+        assert!(refused.problem.contains("chmod 600"), "{refused}");
         assert_eq!(
             path_beside(Path::new("doorward.db")),
             PathBuf::from("doorward.key")

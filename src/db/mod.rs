@@ -113,9 +113,28 @@ pub enum SetupError {
     /// No connection could be made.
     #[error("cannot connect to the database: {0}")]
     Connect(#[from] r2d2::PoolError),
+    /// The SQLite file could not be created.
+    #[error("cannot create the database file {0}")]
+    Create(String),
     /// A migration failed.
     #[error("migrations failed: {0}")]
     Migrate(String),
+}
+
+/// Creates a missing SQLite file readable by its owner only: it holds the bcrypt hashes, and
+/// SQLite gives its `-wal` and `-shm` files the same mode. An existing file is left alone.
+fn create_private(path: &std::path::Path) -> Result<(), SetupError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(SetupError::Create(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// The connection pool, shared by every handler.
@@ -127,6 +146,9 @@ pub struct Db {
 impl Db {
     /// Opens the pool and applies pending migrations.
     pub fn connect(target: &DatabaseTarget) -> Result<Self, SetupError> {
+        if let DatabaseTarget::Sqlite(path) = target {
+            create_private(path)?;
+        }
         let max_size = match target {
             DatabaseTarget::Postgres(_) => 16,
             DatabaseTarget::Sqlite(_) => 8,

@@ -98,6 +98,14 @@ async fn sqlite_generates_and_keeps_a_key_file() {
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
+    // The database holds the bcrypt hashes: it and its WAL files are private too (0644 before).
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{db_path}{suffix}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&file).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
     let app = app.restart().await;
     assert_eq!(
         app.get_me(str_of(&pair, "access_token")).await.status(),
