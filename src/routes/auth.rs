@@ -119,6 +119,16 @@ pub fn sign_out_credentials<'a>(req: &'a HttpRequest, body: Option<&'a JsonField
     credentials
 }
 
+/// The auth cookies a request carries, every value of each. A cookie sign-in overwrites them in
+/// the browser, so the sessions they belong to are revoked: nothing is left alive that nobody
+/// holds any longer.
+pub fn cookie_credentials(req: &HttpRequest) -> SignOut<'_> {
+    SignOut {
+        access_tokens: cookies::all_values(req, cookies::ACCESS_COOKIE).collect(),
+        refresh_tokens: cookies::all_values(req, cookies::REFRESH_COOKIE).collect(),
+    }
+}
+
 /// Signs out whatever the request carries, then clears both cookies on every answer.
 pub async fn sign_out_and_clear(state: &AppState, credentials: SignOut<'_>) -> HttpResponse {
     let outcome = sessions::sign_out(state, credentials).await;

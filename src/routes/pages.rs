@@ -26,7 +26,7 @@ use crate::csrf::AllowedOrigins;
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::json::MAX_BODY_BYTES;
 use crate::page_session::{self, CSRF_FIELD, Flash};
-use crate::routes::auth::sign_out_credentials;
+use crate::routes::auth::{cookie_credentials, sign_out_credentials};
 use crate::sessions::{self, IssuedSession};
 use crate::startup::AppState;
 use crate::templates::{AccountPage, LandingPage, LoginPage, RegisterPage};
@@ -382,6 +382,7 @@ async fn login_form(req: HttpRequest, session: Session) -> HttpResponse {
 }
 
 async fn login_submit(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     CheckedForm(form): CheckedForm,
@@ -403,7 +404,13 @@ async fn login_submit(
         }
         Err(e) => return fault_page(&e),
     };
-    match sessions::start(&state, &user).await {
+    let outcome = match sessions::start(&state, &user).await {
+        Ok(issued) => sessions::sign_out(&state, cookie_credentials(&req))
+            .await
+            .map(|()| issued),
+        Err(e) => Err(e),
+    };
+    match outcome {
         Ok(issued) => signed_in(&session, &issued, next),
         Err(e) => fault_page(&e),
     }
@@ -455,6 +462,7 @@ async fn register_form(req: HttpRequest, session: Session) -> HttpResponse {
 /// Field errors re-render with 422; a taken email re-renders with 409 (as the API answers) and
 /// the problem shown on the email field.
 async fn register_submit(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     CheckedForm(fields): CheckedForm,
@@ -474,7 +482,12 @@ async fn register_submit(
         FieldErrors::default(),
     ) {
         Ok(registration) => match accounts::new_account(&state, registration).await {
-            Ok(user) => sessions::start_for_new_account(&state, &user).await,
+            Ok(user) => match sessions::start_for_new_account(&state, &user).await {
+                Ok(issued) => sessions::sign_out(&state, cookie_credentials(&req))
+                    .await
+                    .map(|()| issued),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         },
         Err(e) => Err(e),

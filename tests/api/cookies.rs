@@ -429,6 +429,29 @@ async fn logout_with_duplicated_cookies_revokes_every_value(backend: Backend) {
     }
 }
 
+/// A cookie sign-in over existing auth cookies revokes the sessions they belonged to: the
+/// browser loses those cookies, so nothing may stay alive behind them (they stayed valid before).
+async fn signing_in_over_old_cookies_revokes_their_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (user, old) = cookie_user(&app).await;
+    let response = post(
+        &app,
+        "/auth/cookie/login",
+        &old.header(),
+        &[],
+        Some(json!({"email": user.email, "password": user.password})),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let mut new = CookieJar::default();
+    new.absorb(response.headers());
+    assert_eq!(me_by_cookie(&app, &new).await.status(), 200);
+    assert_error(me_by_cookie(&app, &old).await, 401, "invalid_token").await;
+    let refresh = format!("__Host-refresh_token={}", old["__Host-refresh_token"]);
+    let response = post(&app, "/auth/cookie/refresh", &refresh, &[], None).await;
+    assert_error(response, 401, "invalid_grant").await;
+}
+
 both_backends!(
     cookie_sign_in_sets_both_cookies_with_the_contract_attributes,
     the_browser_flow_from_register_to_logout,
@@ -444,4 +467,5 @@ both_backends!(
     a_non_ascii_cookie_beside_ours_does_not_sign_the_user_out,
     a_duplicated_refresh_cookie_is_refused_beside_a_valid_access_cookie,
     logout_with_duplicated_cookies_revokes_every_value,
+    signing_in_over_old_cookies_revokes_their_session,
 );
