@@ -115,6 +115,22 @@ async fn sqlite_generates_and_keeps_a_key_file() {
     assert_eq!(app.login(&user).await.status(), 200);
 }
 
+/// The probe of issue 8: sign in with a 1 h TTL, sign out, restart with `ACCESS_TOKEN_TTL=2s`.
+/// The same token answered 200 before (the restart forgot its revocation); it is refused now,
+/// since no token may outlive the TTL in force.
+async fn lowering_the_ttl_across_a_restart_resurrects_no_token(backend: Backend) {
+    let app = spawn_app_with(backend, &[("ACCESS_TOKEN_TTL", "1h")]).await;
+    let (_, pair) = app.signed_up_user().await;
+    let access = str_of(&pair, "access_token").to_owned();
+    let logout = app.post_with_bearer("/auth/logout", &access, None).await;
+    assert_eq!(logout.status(), 204);
+    assert_error(app.get_me(&access).await, 401, "invalid_token").await;
+    // Past what a 2 s TTL (plus the 30 s leeway) would remember of a revocation.
+    tokio::time::sleep(std::time::Duration::from_secs(33)).await;
+    let app = app.restart_with(&[("ACCESS_TOKEN_TTL", "2s")]).await;
+    assert_error(app.get_me(&access).await, 401, "invalid_token").await;
+}
+
 /// A revocation made by another instance after this one loaded its denylist, but more than the
 /// sync's 30 s overlap before it began serving, is still merged: the sync continues from the
 /// load's own time (it started from a fresh clock before, and never saw this one).
@@ -153,6 +169,7 @@ both_backends!(
     a_revocation_on_one_instance_reaches_another,
     nothing_acknowledged_is_lost_to_kill_9,
     a_revocation_between_the_load_and_the_first_sync_is_seen,
+    lowering_the_ttl_across_a_restart_resurrects_no_token,
 );
 
 /// The real binary, started with bad settings, exits non-zero with one line naming the setting.
