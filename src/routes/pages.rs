@@ -177,7 +177,21 @@ impl FromRequest for CheckedForm {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let form = FormFields::parse(&body.await?);
+            // Over the 64 KiB limit (or unreadable): the page's own answer, never actix's
+            // plain-text one.
+            let body = match body.await {
+                Ok(body) => body,
+                Err(_) => {
+                    let page = message_page(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "Form too large",
+                        "This form was not accepted: it holds more than this site accepts. \
+                         Go back, shorten what you typed and try again.",
+                    );
+                    return Err(InternalError::from_response("oversized form post", page).into());
+                }
+            };
+            let form = FormFields::parse(&body);
             let is_same_site = req
                 .app_data::<web::Data<AllowedOrigins>>()
                 .is_some_and(|origins| !from_foreign_site(&req, origins));

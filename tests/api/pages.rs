@@ -652,6 +652,30 @@ async fn next_is_honoured_only_for_same_origin_paths(backend: Backend) {
     assert!(html.contains("href=\"/login?next=%2Faccount%3Ftab%3D1\""));
 }
 
+/// A form over 64 KiB gets the page's own 413, as HTML with the page headers (actix's plain
+/// text answered before).
+async fn an_oversized_form_gets_the_page_413(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = format!("email=a%40x.io&password={}", "p".repeat(70 * 1024));
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(response.headers().contains_key("content-security-policy"));
+    assert!(response.text().await.unwrap().contains("Form too large"));
+}
+
 both_backends!(
     every_page_renders_with_security_headers,
     login_sets_both_cookies_and_redirects,
@@ -665,4 +689,5 @@ both_backends!(
     api_sign_out_signs_the_pages_out,
     logout_all_signs_out_every_browser,
     next_is_honoured_only_for_same_origin_paths,
+    an_oversized_form_gets_the_page_413,
 );
