@@ -99,10 +99,6 @@ pub struct RefreshTokenRow {
     pub rotated_at: Option<i64>,
     /// The hash of the token it was first rotated into.
     pub replaced_by: Option<String>,
-    /// The one sibling minted from it within the reuse grace, if any.
-    pub grace_sibling: Option<String>,
-    /// The token it was rotated from (`None` for a family's first token).
-    pub parent_hash: Option<String>,
 }
 
 /// A new refresh token.

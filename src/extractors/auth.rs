@@ -60,13 +60,10 @@ pub fn presented_token(req: &HttpRequest) -> PresentedToken<'_> {
         return bearer_token(value).map_or(PresentedToken::MalformedHeader, PresentedToken::Bearer);
     }
     let found = cookies::read(req);
-    if found.any_duplicate() {
-        return PresentedToken::DuplicateCookie;
-    }
     match found.access {
+        _ if found.any_duplicate() => PresentedToken::DuplicateCookie,
         CookieValue::One(token) => PresentedToken::Cookie(token),
-        CookieValue::Duplicate => PresentedToken::DuplicateCookie,
-        CookieValue::Absent => PresentedToken::None,
+        CookieValue::Duplicate | CookieValue::Absent => PresentedToken::None,
     }
 }
 

@@ -121,11 +121,12 @@ impl<'de> serde::Deserialize<'de> for DistinctObject {
 const DUPLICATE_MEMBER: &str = "the request body names a member twice";
 
 fn parse_object(body: &[u8]) -> Result<JsonFields, AppError> {
+    if let Ok(DistinctObject(map)) = serde_json::from_slice::<DistinctObject>(body) {
+        return Ok(JsonFields(map));
+    }
+    // Only a refused body is read a second time, to say why it was refused.
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(_)) => match serde_json::from_slice::<DistinctObject>(body) {
-            Ok(DistinctObject(map)) => Ok(JsonFields(map)),
-            Err(_) => Err(AppError::InvalidRequest(DUPLICATE_MEMBER)),
-        },
+        Ok(Value::Object(_)) => Err(AppError::InvalidRequest(DUPLICATE_MEMBER)),
         Ok(_) => {
             let mut errors = FieldErrors::default();
             errors.add("body", "must be a JSON object");

@@ -101,16 +101,10 @@ async fn refresh_tokens(
 
 /// Every credential a sign-out can find: the bearer header, the cookies and the body.
 pub fn sign_out_credentials<'a>(req: &'a HttpRequest, body: Option<&'a JsonFields>) -> SignOut<'a> {
-    let mut credentials = SignOut::default();
+    let mut credentials = cookie_credentials(req);
     if let PresentedToken::Bearer(token) = presented_token(req) {
         credentials.access_tokens.push(token);
     }
-    credentials
-        .access_tokens
-        .extend(cookies::all_values(req, cookies::ACCESS_COOKIE));
-    credentials
-        .refresh_tokens
-        .extend(cookies::all_values(req, cookies::REFRESH_COOKIE));
     if let Some(token) =
         body.and_then(|fields| fields.optional_str("refresh_token", &mut FieldErrors::default()))
     {
@@ -127,6 +121,19 @@ pub fn cookie_credentials(req: &HttpRequest) -> SignOut<'_> {
         access_tokens: cookies::all_values(req, cookies::ACCESS_COOKIE).collect(),
         refresh_tokens: cookies::all_values(req, cookies::REFRESH_COOKIE).collect(),
     }
+}
+
+/// The last step of a cookie or page sign-in: revokes the sessions of the auth cookies the
+/// request carried, which the new cookies are about to overwrite, then hands the new session
+/// on. If that revocation cannot be recorded the sign-in fails (503), so none is skipped.
+pub async fn replacing_cookie_sessions(
+    state: &AppState,
+    req: &HttpRequest,
+    issued: Result<IssuedSession, AppError>,
+) -> Result<IssuedSession, AppError> {
+    let issued = issued?;
+    sessions::sign_out(state, cookie_credentials(req)).await?;
+    Ok(issued)
 }
 
 /// Signs out whatever the request carries, then clears both cookies on every answer.

@@ -10,7 +10,7 @@ use crate::accounts::User;
 use crate::cookies::{self, CookieValue};
 use crate::error::AppError;
 use crate::extractors::json::JsonFields;
-use crate::routes::auth::{cookie_credentials, no_store, register_and_sign_in, sign_in};
+use crate::routes::auth::{no_store, register_and_sign_in, replacing_cookie_sessions, sign_in};
 use crate::sessions::{self, IssuedSession};
 use crate::startup::AppState;
 
@@ -45,8 +45,8 @@ async fn register_with_cookies(
     state: web::Data<AppState>,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
-    let session = register_and_sign_in(&state, &body).await?;
-    sessions::sign_out(&state, cookie_credentials(&req)).await?;
+    let session =
+        replacing_cookie_sessions(&state, &req, register_and_sign_in(&state, &body).await).await?;
     Ok(session_cookies(StatusCode::CREATED, &session))
 }
 
@@ -55,8 +55,7 @@ async fn login_with_cookies(
     state: web::Data<AppState>,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
-    let session = sign_in(&state, &body).await?;
-    sessions::sign_out(&state, cookie_credentials(&req)).await?;
+    let session = replacing_cookie_sessions(&state, &req, sign_in(&state, &body).await).await?;
     Ok(session_cookies(StatusCode::OK, &session))
 }
 

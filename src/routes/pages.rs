@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
-use actix_web::error::InternalError;
+use actix_web::error::{InternalError, PayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType, HeaderName};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, web};
@@ -26,7 +26,7 @@ use crate::csrf::AllowedOrigins;
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::json::MAX_BODY_BYTES;
 use crate::page_session::{self, CSRF_FIELD, Flash};
-use crate::routes::auth::{cookie_credentials, sign_out_credentials};
+use crate::routes::auth::{replacing_cookie_sessions, sign_out_credentials};
 use crate::sessions::{self, IssuedSession};
 use crate::startup::AppState;
 use crate::templates::{AccountPage, LandingPage, LoginPage, RegisterPage};
@@ -44,7 +44,6 @@ async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, STATIC_CACHE_CONTROL))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .body(STYLESHEET)
 }
 
@@ -177,11 +176,10 @@ impl FromRequest for CheckedForm {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            // Over the 64 KiB limit (or unreadable): the page's own answer, never actix's
-            // plain-text one.
+            // A body over the 64 KiB limit gets the page's own answer, never actix's plain text.
             let body = match body.await {
                 Ok(body) => body,
-                Err(_) => {
+                Err(e) if matches!(e.as_error::<PayloadError>(), Some(PayloadError::Overflow)) => {
                     let page = message_page(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "Form too large",
@@ -190,6 +188,7 @@ impl FromRequest for CheckedForm {
                     );
                     return Err(InternalError::from_response("oversized form post", page).into());
                 }
+                Err(e) => return Err(e),
             };
             let form = FormFields::parse(&body);
             let is_same_site = req
@@ -213,14 +212,14 @@ impl FromRequest for CheckedForm {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-/// A response with the headers every page carries. Every page shows either a form with its
+/// A response with the headers every page carries (`nosniff` comes with every answer, from
+/// `startup::security_headers`). Every page shows either a form with its
 /// token or account data, so none may be cached.
 fn page_builder(status: StatusCode) -> HttpResponseBuilder {
     let mut builder = HttpResponse::build(status);
     builder
         .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .insert_header((header::REFERRER_POLICY, "same-origin"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::CACHE_CONTROL, "no-store"));
     builder
@@ -418,13 +417,8 @@ async fn login_submit(
         }
         Err(e) => return fault_page(&e),
     };
-    let outcome = match sessions::start(&state, &user).await {
-        Ok(issued) => sessions::sign_out(&state, cookie_credentials(&req))
-            .await
-            .map(|()| issued),
-        Err(e) => Err(e),
-    };
-    match outcome {
+    let started = sessions::start(&state, &user).await;
+    match replacing_cookie_sessions(&state, &req, started).await {
         Ok(issued) => signed_in(&session, &issued, next),
         Err(e) => fault_page(&e),
     }
@@ -496,12 +490,10 @@ async fn register_submit(
         FieldErrors::default(),
     ) {
         Ok(registration) => match accounts::new_account(&state, registration).await {
-            Ok(user) => match sessions::start_for_new_account(&state, &user).await {
-                Ok(issued) => sessions::sign_out(&state, cookie_credentials(&req))
-                    .await
-                    .map(|()| issued),
-                Err(e) => Err(e),
-            },
+            Ok(user) => {
+                let started = sessions::start_for_new_account(&state, &user).await;
+                replacing_cookie_sessions(&state, &req, started).await
+            }
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
