@@ -147,6 +147,8 @@ pub struct Config {
     pub reuse_grace: Duration,
     /// `DOORWARD_SYNC_INTERVAL`.
     pub sync_interval: Duration,
+    /// `DOORWARD_PURGE_INTERVAL`: how often expired rows are deleted.
+    pub purge_interval: Duration,
     /// `BCRYPT_COST`.
     pub bcrypt_cost: u32,
     /// `DOORWARD_WORKERS`: HTTP worker threads (default: one per core).
@@ -207,11 +209,13 @@ impl Config {
         let session_max_age = duration("SESSION_MAX_AGE", "90d")?;
         let reuse_grace = duration("REFRESH_REUSE_GRACE", "10s")?;
         let sync_interval = duration("DOORWARD_SYNC_INTERVAL", "1s")?;
+        let purge_interval = duration("DOORWARD_PURGE_INTERVAL", "10m")?;
         for (name, value) in [
             ("ACCESS_TOKEN_TTL", access_ttl),
             ("REFRESH_TOKEN_TTL", refresh_ttl),
             ("SESSION_MAX_AGE", session_max_age),
             ("DOORWARD_SYNC_INTERVAL", sync_interval),
+            ("DOORWARD_PURGE_INTERVAL", purge_interval),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::new(name, "must be longer than zero"));
@@ -274,6 +278,7 @@ impl Config {
             session_max_age,
             reuse_grace,
             sync_interval,
+            purge_interval,
             bcrypt_cost,
             workers,
         })

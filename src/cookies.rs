@@ -10,8 +10,6 @@ use actix_web::HttpResponseBuilder;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::header;
 
-use crate::sessions::IssuedSession;
-
 /// The access token cookie.
 pub const ACCESS_COOKIE: &str = "__Host-access_token";
 /// The refresh token cookie.
@@ -113,17 +111,30 @@ fn auth_cookie(name: &'static str, value: String, max_age_secs: i64) -> Cookie<'
         .finish()
 }
 
-/// Adds both auth cookies of a freshly issued session, with the contract's attributes.
-pub fn set_both(response: &mut HttpResponseBuilder, session: &IssuedSession) {
+/// A freshly issued pair, as the cookies carry it: each token with its `Max-Age` in seconds.
+#[derive(Clone, Copy)]
+pub struct TokenCookies<'a> {
+    /// The access token.
+    pub access_token: &'a str,
+    /// Seconds until it expires.
+    pub access_max_age: i64,
+    /// The refresh token.
+    pub refresh_token: &'a str,
+    /// Seconds until it expires.
+    pub refresh_max_age: i64,
+}
+
+/// Adds both auth cookies of a freshly issued pair, with the contract's attributes.
+pub fn set_both(response: &mut HttpResponseBuilder, pair: TokenCookies<'_>) {
     response.cookie(auth_cookie(
         ACCESS_COOKIE,
-        session.access.token.clone(),
-        session.access.expires_in,
+        pair.access_token.to_owned(),
+        pair.access_max_age,
     ));
     response.cookie(auth_cookie(
         REFRESH_COOKIE,
-        session.refresh.expose().to_owned(),
-        session.refresh_expires_in,
+        pair.refresh_token.to_owned(),
+        pair.refresh_max_age,
     ));
 }
 

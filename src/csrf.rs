@@ -50,16 +50,11 @@ impl AllowedOrigins {
     }
 }
 
-/// True when `req` must be refused under the CSRF rule.
-pub fn is_forbidden(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
-    let unsafe_method = matches!(
-        *req.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    if !unsafe_method || !cookies::read(req).any_present() {
-        return false;
-    }
-    // Every value counts: a request carrying two `Origin` headers is judged by the worse.
+/// The one origin rule: true when `req` comes from another site, by `Sec-Fetch-Site:
+/// cross-site` or by an `Origin` that is present and not allowed. Every value counts: a request
+/// carrying two `Origin` headers is judged by the worse. The middleware applies it to unsafe
+/// cookie requests; page forms apply it always (login CSRF, `routes::pages`).
+pub fn is_cross_site(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
     let values = |name| {
         req.headers()
             .get_all(name)
@@ -67,6 +62,16 @@ pub fn is_forbidden(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
     };
     values(header::HeaderName::from_static("sec-fetch-site")).any(|site| site == "cross-site")
         || values(header::ORIGIN).any(|origin| !allowed.allows(origin))
+}
+
+/// True when `req` must be refused under the CSRF rule: unsafe, carrying a doorward cookie,
+/// and cross-site.
+pub fn is_forbidden(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
+    let unsafe_method = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    unsafe_method && cookies::read(req).any_present() && is_cross_site(req, allowed)
 }
 
 /// Middleware: answers 403 `csrf_failed` before the handler when the rule refuses the request.

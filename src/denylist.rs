@@ -1,19 +1,29 @@
 //! Which verified access tokens are no longer accepted, answered from memory.
 //!
 //! Three kinds of revocation (contract §2): a denylisted `jti` (sign-out), a revoked family
-//! `sid` (sign-out, reuse detection, "log out everywhere"), and a per-user cut-off (tokens with
-//! `iat` before it). The database is the source of truth: every revocation is committed there
-//! first, then recorded here. At start the unexpired entries are loaded, and every
-//! `DOORWARD_SYNC_INTERVAL` the entries written by other instances are merged in
-//! (`startup::sync_denylist`). Checking a token takes one read lock and no allocation.
+//! `sid` (sign-out, reuse detection), and a per-user cut-off (tokens with `iat` before it: "log
+//! out everywhere"). The database is the source of truth: every revocation is committed there
+//! first, as an entry of the revocation log, then recorded here. At start the log's entries
+//! that still matter are loaded, and every `DOORWARD_SYNC_INTERVAL` the entries after the last
+//! one seen are merged in ([`crate::revocation_sync`]). Every entry carries the moment it may
+//! be forgotten, so a later change of `ACCESS_TOKEN_TTL` cannot shorten it. Checking a token
+//! takes one read lock and no allocation.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 use uuid::Uuid;
 
-use crate::db::repo::RevocationsSince;
+use crate::db::models::{LogEntry, log_kind};
 use crate::tokens::jwt::AccessClaims;
+
+#[derive(Debug, Clone, Copy)]
+struct Cutoff {
+    /// Unix seconds: tokens with an earlier `iat` are refused.
+    secs: i64,
+    /// Unix ms.
+    forget_at: i64,
+}
 
 #[derive(Default)]
 struct Entries {
@@ -21,40 +31,47 @@ struct Entries {
     jtis: HashMap<Uuid, i64>,
     /// `sid` → when it may be forgotten (Unix ms).
     families: HashMap<Uuid, i64>,
-    /// user id → cut-off (Unix seconds).
-    cutoffs: HashMap<String, i64>,
+    /// user id → cut-off.
+    cutoffs: HashMap<String, Cutoff>,
+}
+
+/// Keeps the later of two moments.
+fn keep_later(map: &mut HashMap<Uuid, i64>, id: Uuid, forget_at: i64) {
+    let entry = map.entry(id).or_insert(forget_at);
+    *entry = (*entry).max(forget_at);
 }
 
 impl Entries {
-    fn revoke_family(&mut self, id: &str, forget_at_ms: i64) {
-        if let Ok(sid) = Uuid::parse_str(id) {
-            self.families.insert(sid, forget_at_ms);
+    fn revoke_jti(&mut self, jti: &str, forget_at: i64) {
+        if let Ok(jti) = Uuid::parse_str(jti) {
+            keep_later(&mut self.jtis, jti, forget_at);
         }
     }
 
-    fn set_cutoff(&mut self, user_id: &str, cutoff_secs: i64) {
-        let current = self
-            .cutoffs
-            .entry(user_id.to_owned())
-            .or_insert(cutoff_secs);
-        *current = (*current).max(cutoff_secs);
+    fn revoke_family(&mut self, id: &str, forget_at: i64) {
+        if let Ok(sid) = Uuid::parse_str(id) {
+            keep_later(&mut self.families, sid, forget_at);
+        }
+    }
+
+    fn set_cutoff(&mut self, user_id: &str, secs: i64, forget_at: i64) {
+        let new = Cutoff { secs, forget_at };
+        let current = self.cutoffs.entry(user_id.to_owned()).or_insert(new);
+        current.secs = current.secs.max(secs);
+        current.forget_at = current.forget_at.max(forget_at);
     }
 }
 
 /// The in-memory denylist, shared by every worker.
+#[derive(Default)]
 pub struct Denylist {
     entries: RwLock<Entries>,
-    /// How long a revoked family must be remembered: the longest an access token can live.
-    family_memory_ms: i64,
 }
 
 impl Denylist {
-    /// An empty list; `family_memory_ms` is the access-token lifetime plus leeway.
-    pub fn new(family_memory_ms: i64) -> Self {
-        Self {
-            entries: RwLock::default(),
-            family_memory_ms,
-        }
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Why a verified token is refused, or `None` when it is still good.
@@ -69,7 +86,7 @@ impl Denylist {
         if entries
             .cutoffs
             .get(claims.sub.as_str())
-            .is_some_and(|&cutoff| claims.iat < cutoff)
+            .is_some_and(|cutoff| claims.iat < cutoff.secs)
         {
             return Some("the session has been signed out everywhere");
         }
@@ -78,46 +95,47 @@ impl Denylist {
 
     /// Records a denylisted `jti` until `forget_at_ms`.
     pub fn revoke_jti(&self, jti: Uuid, forget_at_ms: i64) {
-        self.write().jtis.insert(jti, forget_at_ms);
+        keep_later(&mut self.write().jtis, jti, forget_at_ms);
     }
 
     /// Records revoked families (ids that are not UUIDs cannot be in any token and are skipped).
-    pub fn revoke_families<'a>(&self, ids: impl IntoIterator<Item = &'a str>, revoked_at_ms: i64) {
+    pub fn revoke_families<'a>(&self, ids: impl IntoIterator<Item = &'a str>, forget_at_ms: i64) {
         let mut entries = self.write();
         for id in ids {
-            entries.revoke_family(id, revoked_at_ms + self.family_memory_ms);
+            entries.revoke_family(id, forget_at_ms);
         }
     }
 
     /// Records a user's cut-off, keeping the later one.
-    pub fn set_cutoff(&self, user_id: &str, cutoff_secs: i64) {
-        self.write().set_cutoff(user_id, cutoff_secs);
+    pub fn set_cutoff(&self, user_id: &str, cutoff_secs: i64, forget_at_ms: i64) {
+        self.write().set_cutoff(user_id, cutoff_secs, forget_at_ms);
     }
 
-    /// Merges revocations read from the database (at start, and from other instances), under
-    /// one write lock, so a sync does not make token checks queue once per row.
-    pub fn merge(&self, found: RevocationsSince) {
+    /// Merges revocation-log entries (at start, and from other instances) under one write
+    /// lock, so a sync does not make token checks queue once per entry. Entries that revoke
+    /// nothing (user changes) are the user cache's business and skipped here.
+    pub fn merge(&self, log: &[LogEntry]) {
         let mut entries = self.write();
-        for (jti, expires_at) in found.jtis {
-            if let Ok(jti) = Uuid::parse_str(&jti) {
-                entries.jtis.insert(jti, expires_at);
+        for entry in log {
+            match entry.kind.as_str() {
+                log_kind::JTI => entries.revoke_jti(&entry.subject, entry.forget_at),
+                log_kind::FAMILY => entries.revoke_family(&entry.subject, entry.forget_at),
+                log_kind::CUTOFF => {
+                    entries.set_cutoff(&entry.subject, entry.value, entry.forget_at);
+                }
+                _ => {}
             }
-        }
-        for (id, revoked_at) in &found.families {
-            entries.revoke_family(id, revoked_at + self.family_memory_ms);
-        }
-        for (user_id, cutoff) in &found.cutoffs {
-            entries.set_cutoff(user_id, *cutoff);
         }
     }
 
     /// Forgets entries that can no longer match a token that verifies.
     pub fn purge(&self, now_ms: i64) {
-        let horizon_secs = (now_ms - self.family_memory_ms).div_euclid(1000);
         let mut entries = self.write();
         entries.jtis.retain(|_, forget_at| *forget_at > now_ms);
         entries.families.retain(|_, forget_at| *forget_at > now_ms);
-        entries.cutoffs.retain(|_, cutoff| *cutoff > horizon_secs);
+        entries
+            .cutoffs
+            .retain(|_, cutoff| cutoff.forget_at > now_ms);
     }
 
     /// How many entries are held, for logs and tests.
@@ -159,7 +177,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_revocation_refuses_the_token() {
-        let list = Denylist::new(930_000);
+        let list = Denylist::new();
         let c = claims(1_000);
         assert_eq!(list.refusal(&c), None);
         list.revoke_jti(c.jti, 2_000_000);
@@ -170,10 +188,10 @@ mod tests {
         assert!(list.refusal(&c).is_some());
 
         let c = claims(1_000);
-        list.set_cutoff("u1", 1_001);
+        list.set_cutoff("u1", 1_001, i64::MAX);
         assert!(list.refusal(&c).is_some());
         assert_eq!(list.refusal(&claims(1_001)), None);
-        list.set_cutoff("u1", 900);
+        list.set_cutoff("u1", 900, i64::MAX);
         assert!(
             list.refusal(&claims(1_000)).is_some(),
             "a cut-off never moves back"
@@ -182,10 +200,10 @@ mod tests {
 
     #[test]
     fn purge_forgets_only_what_cannot_matter() {
-        let list = Denylist::new(1_000);
+        let list = Denylist::new();
         list.revoke_jti(Uuid::new_v4(), 5_000);
-        list.revoke_families(["00000000-0000-0000-0000-000000000001"], 4_500);
-        list.set_cutoff("u1", 4);
+        list.revoke_families(["00000000-0000-0000-0000-000000000001"], 5_500);
+        list.set_cutoff("u1", 4, 5_000);
         list.purge(4_999);
         assert_eq!(list.len(), 3);
         list.purge(6_000);

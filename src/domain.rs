@@ -3,6 +3,17 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+/// Control (Cc) and format (Cf: zero-width joiners and spaces, bidi controls, soft hyphens)
+/// characters: invisible or reordering, so two strings that show alike could differ.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control | GeneralCategory::Format
+    )
+}
 
 /// A trimmed, Unicode-lower-cased email address of at most 254 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,15 +24,22 @@ impl Email {
     pub const MAX_BYTES: usize = 254;
 
     /// Trims, checks and canonicalizes; the error is the problem, for `fields.email`.
+    ///
+    /// The canonical form is NFKC, lower-cased: fullwidth letters, compatibility forms and
+    /// decomposed accents become the one address they look like, so they cannot make a second
+    /// account of it. Control and format characters (zero-width, bidi controls) are refused.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err("is required");
         }
-        if trimmed.chars().any(char::is_control) {
+        if trimmed.chars().any(is_invisible) {
             return Err("must not contain control characters");
         }
-        let canonical = trimmed.to_lowercase();
+        let canonical: String = trimmed.nfkc().collect::<String>().to_lowercase();
+        if canonical.chars().any(is_invisible) {
+            return Err("must not contain control characters");
+        }
         if canonical.len() > Self::MAX_BYTES {
             return Err("must be at most 254 bytes");
         }
@@ -106,7 +124,8 @@ fn is_common(raw: &str) -> bool {
         || passwords::analyzer::is_common_password(raw.to_lowercase())
 }
 
-/// An optional display name: at most 100 characters, no control characters.
+/// An optional display name: at most 100 characters, composed (NFC), no control or format
+/// characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -114,16 +133,18 @@ impl DisplayName {
     /// The most characters a name may have.
     pub const MAX_CHARS: usize = 100;
 
-    /// Trims and checks; an empty name is no name.
+    /// Trims, checks and composes (NFC); an empty name is no name. Control and format
+    /// characters are refused: a bidi override would make a name display as something else.
     pub fn parse(raw: &str) -> Result<Option<Self>, &'static str> {
         let trimmed = raw.trim();
-        if trimmed.chars().any(char::is_control) {
+        if trimmed.chars().any(is_invisible) {
             return Err("must not contain control characters");
         }
-        if trimmed.chars().count() > Self::MAX_CHARS {
+        let composed: String = trimmed.nfc().collect();
+        if composed.chars().count() > Self::MAX_CHARS {
             return Err("must be at most 100 characters");
         }
-        Ok((!trimmed.is_empty()).then(|| Self(trimmed.to_owned())))
+        Ok((!composed.is_empty()).then_some(Self(composed)))
     }
 }
 

@@ -235,30 +235,26 @@ impl From<actix_web::error::BlockingError> for AppError {
     }
 }
 
-impl From<diesel::r2d2::PoolError> for AppError {
-    fn from(e: diesel::r2d2::PoolError) -> Self {
-        Self::unavailable(e)
+impl From<crate::db::DbError> for AppError {
+    fn from(e: crate::db::DbError) -> Self {
+        match e {
+            e @ crate::db::DbError::Unavailable(_) => Self::unavailable(e),
+            e @ crate::db::DbError::Failed(_) => Self::internal(e),
+        }
     }
 }
 
-impl From<diesel::result::Error> for AppError {
-    fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
+impl From<crate::passwords::HashingError> for AppError {
+    fn from(e: crate::passwords::HashingError) -> Self {
         match e {
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::EmailTaken,
-            // A lost connection, a closed server or a busy SQLite file: the database, not us.
-            Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection
-                | DatabaseErrorKind::Unknown
-                | DatabaseErrorKind::SerializationFailure
-                | DatabaseErrorKind::ReadOnlyTransaction
-                | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            )
-            | Error::BrokenTransactionManager
-            | Error::RollbackErrorOnCommit { .. }
-            | Error::RollbackTransaction => Self::unavailable(e),
+            crate::passwords::HashingError::Busy => Self::Busy,
             other => Self::internal(other),
         }
+    }
+}
+
+impl From<jsonwebtoken::errors::Error> for AppError {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        Self::internal(e)
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! bcrypt is slow on purpose, so it runs neither on the async workers nor on the blocking pool
 //! that serves the database: a login flood then cannot stall other routes. The queue in front
-//! of the pool is bounded; when it is full the caller gets [`AppError::Busy`] (503 with
+//! of the pool is bounded; when it is full the caller gets [`HashingError::Busy`] (503 with
 //! `Retry-After`) at once instead of waiting without end.
 
 use std::sync::mpsc::{self, SyncSender, TrySendError};
@@ -11,13 +11,26 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use crate::domain::Password;
-use crate::error::AppError;
 
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Jobs that may wait for a hashing thread; large enough for ordinary bursts (16 sign-ups at
 /// once must all be served).
 const QUEUE_LEN: usize = 64;
+
+/// Why hashing or verifying could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    /// Every hashing thread is busy and the queue is full: try again shortly.
+    #[error("the password hashing queue is full")]
+    Busy,
+    /// The hashing threads are gone.
+    #[error("the password hashing pool stopped")]
+    Stopped,
+    /// bcrypt itself failed.
+    #[error(transparent)]
+    Bcrypt(#[from] bcrypt::BcryptError),
+}
 
 /// Hashes and verifies passwords off the async workers.
 #[derive(Clone)]
@@ -67,29 +80,25 @@ impl PasswordHasher {
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, AppError> {
+    ) -> Result<T, HashingError> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = reply.send(work());
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(AppError::Busy),
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(AppError::Internal("password hashing pool stopped".into()));
-            }
+            Err(TrySendError::Full(_)) => return Err(HashingError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(HashingError::Stopped),
         }
-        answer
-            .await
-            .map_err(|_| AppError::Internal("password hashing job was dropped".into()))
+        answer.await.map_err(|_| HashingError::Stopped)
     }
 
     /// Hashes a new password at the configured cost.
-    pub async fn hash(&self, password: Password) -> Result<String, AppError> {
+    pub async fn hash(&self, password: Password) -> Result<String, HashingError> {
         let cost = self.cost;
-        self.run(move || bcrypt::hash(password.expose(), cost))
-            .await?
-            .map_err(AppError::internal)
+        Ok(self
+            .run(move || bcrypt::hash(password.expose(), cost))
+            .await??)
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no account,
@@ -98,7 +107,7 @@ impl PasswordHasher {
         &self,
         password: Option<Password>,
         stored: Option<String>,
-    ) -> Result<bool, AppError> {
+    ) -> Result<bool, HashingError> {
         let dummy = Arc::clone(&self.dummy_hash);
         self.run(move || {
             let hash = stored.as_deref().unwrap_or(&dummy);

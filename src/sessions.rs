@@ -7,17 +7,18 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use actix_web::HttpRequest;
 use uuid::Uuid;
 
-use crate::accounts::User;
-use crate::db::models::{NewFamily, NewRefreshToken, NewUser, RevokedTokenRow, UserRow};
-use crate::db::repo::{self, Revocation, Rotation, RotationRules};
-use crate::domain::Role;
+use crate::cookies::{self, TokenCookies};
+use crate::db::models::{NewFamily, NewRefreshToken, UserRow};
+use crate::db::repo::{self, FamilyStart, Revocation, Rotation, RotationRules};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::extractors::auth::{PresentedToken, presented_token};
+use crate::state::{AppState, now_ms};
 use crate::tokens::jwt::{AccessClaims, IssuedAccessToken, LEEWAY_SECS, Subject};
 use crate::tokens::refresh::{PlainRefreshToken, RefreshTokenHash};
+use crate::users::{CacheGeneration, NewAccount, User};
 
 /// What a sign-in or refresh hands to the client, whatever the transport.
 #[derive(Debug)]
@@ -32,8 +33,22 @@ pub struct IssuedSession {
     pub user: Arc<User>,
 }
 
-fn millis(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+impl IssuedSession {
+    /// The pair as the cookie transport sets it.
+    pub fn cookies(&self) -> TokenCookies<'_> {
+        TokenCookies {
+            access_token: &self.access.token,
+            access_max_age: self.access.expires_in,
+            refresh_token: self.refresh.expose(),
+            refresh_max_age: self.refresh_expires_in,
+        }
+    }
+}
+
+/// Whose session is starting: an account just read, or one stored in the same transaction.
+enum Owner<'a> {
+    Existing(&'a UserRow, CacheGeneration),
+    New(&'a NewAccount),
 }
 
 fn new_refresh_token() -> Result<(PlainRefreshToken, RefreshTokenHash), AppError> {
@@ -42,54 +57,58 @@ fn new_refresh_token() -> Result<(PlainRefreshToken, RefreshTokenHash), AppError
     Ok((plain, hash))
 }
 
-/// Begins a new family for an existing `user` and issues its first pair.
-pub async fn start(state: &AppState, user: &UserRow) -> Result<IssuedSession, AppError> {
-    begin(state, user, false).await
+/// Begins a new family for an existing account (read after `read_at`) and issues its first
+/// pair.
+pub async fn start(
+    state: &AppState,
+    user: &UserRow,
+    read_at: CacheGeneration,
+) -> Result<IssuedSession, AppError> {
+    begin(state, Owner::Existing(user, read_at)).await
 }
 
 /// Stores a new account and begins its first family in one transaction: a registration is
 /// either signed in or not stored at all. 409 when the email is taken.
 pub async fn start_for_new_account(
     state: &AppState,
-    user: &UserRow,
+    account: &NewAccount,
 ) -> Result<IssuedSession, AppError> {
-    begin(state, user, true).await
+    begin(state, Owner::New(account)).await
 }
 
-async fn begin(state: &AppState, user: &UserRow, is_new: bool) -> Result<IssuedSession, AppError> {
-    let now = Utc::now().timestamp_millis();
+async fn begin(state: &AppState, owner: Owner<'_>) -> Result<IssuedSession, AppError> {
+    let now = now_ms();
     let sid = Uuid::new_v4();
     let (refresh, hash) = new_refresh_token()?;
-    let family_expires_at = now.saturating_add(millis(state.settings.session_max_age));
+    let family_expires_at = now.saturating_add(state.settings.session_max_age_ms);
     let refresh_expires_at = now
-        .saturating_add(millis(state.settings.refresh_ttl))
+        .saturating_add(state.settings.refresh_ttl_ms)
         .min(family_expires_at);
-    let row = user.clone();
-    let cutoff = state
+    let (user_id, new_account, read_at) = match &owner {
+        Owner::Existing(row, read_at) => (row.id.clone(), None, *read_at),
+        Owner::New(account) => (
+            account.id.clone(),
+            Some((*account).clone()),
+            state.users.generation(),
+        ),
+    };
+    let started = state
         .db
         .run(move |conn| {
             let sid = sid.to_string();
-            let new_user = is_new.then(|| NewUser {
-                id: &row.id,
-                email: &row.email,
-                name: row.name.as_deref(),
-                role: &row.role,
-                password_hash: &row.password_hash,
-                created_at: row.created_at,
-            });
             repo::start_family(
                 conn,
-                new_user.as_ref(),
+                new_account.as_ref().map(NewAccount::row).as_ref(),
                 &NewFamily {
                     id: &sid,
-                    user_id: &row.id,
+                    user_id: &user_id,
                     created_at: now,
                     expires_at: family_expires_at,
                 },
                 &NewRefreshToken {
                     token_hash: hash.as_str(),
                     family_id: &sid,
-                    user_id: &row.id,
+                    user_id: &user_id,
                     issued_at: now,
                     expires_at: refresh_expires_at,
                     parent_hash: None,
@@ -97,46 +116,70 @@ async fn begin(state: &AppState, user: &UserRow, is_new: bool) -> Result<IssuedS
             )
         })
         .await?;
-    issue(state, user, sid, cutoff, refresh, refresh_expires_at, now)
+    let FamilyStart::Started { cutoff } = started else {
+        return Err(AppError::EmailTaken);
+    };
+    let user = match owner {
+        Owner::Existing(row, _) => User::from(row),
+        Owner::New(account) => account.user(),
+    };
+    let pair = Pair {
+        sid,
+        cutoff,
+        refresh,
+        refresh_expires_at,
+        now,
+    };
+    issue(state, user, read_at, pair)
 }
 
-fn issue(
-    state: &AppState,
-    user: &UserRow,
+/// A stored refresh token and what its access token needs.
+struct Pair {
     sid: Uuid,
     cutoff: i64,
     refresh: PlainRefreshToken,
     refresh_expires_at: i64,
     now: i64,
+}
+
+/// Signs the access token and caches the user: the one place either happens.
+fn issue(
+    state: &AppState,
+    user: User,
+    read_at: CacheGeneration,
+    pair: Pair,
 ) -> Result<IssuedSession, AppError> {
     let access = state.jwt.issue(
         Subject {
             user_id: &user.id,
             email: &user.email,
-            role: Role::from_stored(&user.role),
-            sid,
-            cutoff,
+            role: user.role,
+            sid: pair.sid,
+            cutoff: pair.cutoff,
         },
-        now.div_euclid(1000),
+        pair.now.div_euclid(1000),
     )?;
     Ok(IssuedSession {
         access,
-        refresh,
-        refresh_expires_in: (refresh_expires_at - now).div_euclid(1000),
-        user: state.users.remember(user),
+        refresh: pair.refresh,
+        refresh_expires_in: (pair.refresh_expires_at - pair.now).div_euclid(1000),
+        user: state.users.remember(user, read_at),
     })
 }
 
 /// Rotates a presented refresh token (contract §2): a new pair in the same family, or 401
-/// `invalid_grant`; reuse outside the grace revokes the whole family first.
+/// `invalid_grant`; reuse outside the grace (or a second reuse within it) revokes the whole
+/// family first.
 pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedSession, AppError> {
     let presented = RefreshTokenHash::of_presented(presented).ok_or(AppError::InvalidGrant)?;
     let (refresh, hash) = new_refresh_token()?;
     let rules = RotationRules {
-        clock: || Utc::now().timestamp_millis(),
-        refresh_ttl: millis(state.settings.refresh_ttl),
-        reuse_grace: millis(state.settings.reuse_grace),
+        clock: now_ms,
+        refresh_ttl: state.settings.refresh_ttl_ms,
+        reuse_grace: state.settings.reuse_grace_ms,
+        family_memory: state.settings.family_memory_ms,
     };
+    let read_at = state.users.generation();
     let rotation = state
         .db
         .run(move |conn| repo::rotate_refresh_token(conn, presented.as_str(), hash.as_str(), rules))
@@ -148,20 +191,21 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedSession,
             expires_at,
             now,
         } => {
-            let sid = Uuid::parse_str(&family_id).map_err(AppError::internal)?;
-            issue(
-                state,
-                &user,
-                sid,
-                user.tokens_valid_after,
+            let pair = Pair {
+                sid: Uuid::parse_str(&family_id).map_err(AppError::internal)?,
+                cutoff: user.tokens_valid_after,
                 refresh,
-                expires_at,
+                refresh_expires_at: expires_at,
                 now,
-            )
+            };
+            issue(state, User::from(&user), read_at, pair)
         }
         Rotation::Reused { family_id, now } => {
             log::warn!("refresh token reuse detected: session {family_id} revoked");
-            state.denylist.revoke_families([family_id.as_str()], now);
+            let forget_at = now + state.settings.family_memory_ms;
+            state
+                .denylist
+                .revoke_families([family_id.as_str()], forget_at);
             Err(AppError::InvalidGrant)
         }
         Rotation::Rejected => Err(AppError::InvalidGrant),
@@ -178,11 +222,34 @@ pub struct SignOut<'a> {
     pub refresh_tokens: Vec<&'a str>,
 }
 
+impl<'a> SignOut<'a> {
+    /// The auth cookies a request carries, every value of each: nobody can tell which of two
+    /// copies is the genuine one, so all are revoked.
+    pub fn cookies(req: &'a HttpRequest) -> Self {
+        Self {
+            access_tokens: cookies::all_values(req, cookies::ACCESS_COOKIE).collect(),
+            refresh_tokens: cookies::all_values(req, cookies::REFRESH_COOKIE).collect(),
+        }
+    }
+
+    /// Every credential a sign-out can find: the bearer header, the cookies, and a refresh
+    /// token from the body.
+    pub fn presented(req: &'a HttpRequest, body_refresh_token: Option<&'a str>) -> Self {
+        let mut credentials = Self::cookies(req);
+        if let PresentedToken::Bearer(token) = presented_token(req) {
+            credentials.access_tokens.push(token);
+        }
+        credentials.refresh_tokens.extend(body_refresh_token);
+        credentials
+    }
+}
+
 /// Ends the sessions behind whatever credentials were presented (contract §3, Logout): denylists
-/// the access token's `jti` if its signature verifies, even expired, and revokes its family and
-/// the families of the refresh tokens. Bad credentials are simply nothing to revoke.
+/// the access tokens' `jti`s if their signatures verify, even expired, and revokes their
+/// families and the families of the refresh tokens. Bad credentials are simply nothing to
+/// revoke.
 pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), AppError> {
-    let now = Utc::now().timestamp_millis();
+    let now = now_ms();
     let claims: Vec<AccessClaims> = credentials
         .access_tokens
         .iter()
@@ -196,18 +263,16 @@ pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), 
     if claims.is_empty() && refresh_hashes.is_empty() {
         return Ok(());
     }
-    let jti_forget_at = |c: &AccessClaims| (c.exp + LEEWAY_SECS as i64) * 1000;
+    let jti_forget_at = |c: &AccessClaims| c.exp.saturating_add(LEEWAY_SECS as i64) * 1000;
+    let family_forget_at = now + state.settings.family_memory_ms;
     let mut revocation = Revocation {
         jtis: claims
             .iter()
-            .map(|c| RevokedTokenRow {
-                jti: c.jti.to_string(),
-                expires_at: jti_forget_at(c),
-                revoked_at: now,
-            })
+            .map(|c| (c.jti.to_string(), jti_forget_at(c)))
             .collect(),
         family_ids: claims.iter().map(|c| c.sid.to_string()).collect(),
         now,
+        family_forget_at,
     };
     let family_ids = state
         .db
@@ -225,24 +290,35 @@ pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), 
     }
     state
         .denylist
-        .revoke_families(family_ids.iter().map(String::as_str), now);
+        .revoke_families(family_ids.iter().map(String::as_str), family_forget_at);
     Ok(())
+}
+
+/// The last step of a cookie or page sign-in: revokes the sessions of the auth cookies the
+/// request carried, which the new cookies are about to overwrite, so nothing is left alive
+/// that nobody holds any longer. If that revocation cannot be recorded the sign-in fails
+/// (503), so none is skipped.
+pub async fn replacing_cookie_sessions(
+    state: &AppState,
+    req: &HttpRequest,
+    issued: IssuedSession,
+) -> Result<IssuedSession, AppError> {
+    sign_out(state, SignOut::cookies(req)).await?;
+    Ok(issued)
 }
 
 /// "Log out everywhere": every family of the user revoked, every access token issued so far
 /// refused. The cut-off is the next whole second, and tokens are issued with
 /// `iat = max(now, cut-off)`, so a sign-in in the same second still works (contract §2).
 pub async fn sign_out_everywhere(state: &AppState, claims: &AccessClaims) -> Result<(), AppError> {
-    let now = Utc::now().timestamp_millis();
+    let now = now_ms();
     let cutoff = now.div_euclid(1000) + 1;
+    let forget_at = cutoff * 1000 + state.settings.family_memory_ms;
     let user_id = claims.sub.clone();
-    let families = state
-        .db
-        .run(move |conn| repo::revoke_all_sessions(conn, &user_id, cutoff, now))
-        .await?;
-    state.denylist.set_cutoff(&claims.sub, cutoff);
     state
-        .denylist
-        .revoke_families(families.iter().map(String::as_str), now);
+        .db
+        .run(move |conn| repo::revoke_all_sessions(conn, &user_id, cutoff, now, forget_at))
+        .await?;
+    state.denylist.set_cutoff(&claims.sub, cutoff, forget_at);
     Ok(())
 }

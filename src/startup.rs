@@ -1,5 +1,6 @@
 //! Wiring: builds the shared [`AppState`], binds the listener (port 0 works), registers the
-//! middleware and routes, and runs the denylist sync beside the server.
+//! middleware and routes, and follows the revocation log beside the server
+//! ([`crate::revocation_sync`]).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -10,68 +11,20 @@ use actix_web::dev::Server;
 use actix_web::http::{Method, header};
 use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
-use chrono::Utc;
 use url::Url;
 
-use crate::accounts::UserCache;
 use crate::config::{Config, ConfigError, DatabaseTarget};
 use crate::csrf::{self, AllowedOrigins};
-use crate::db::{Db, SetupError, repo};
+use crate::db::{Db, SetupError};
 use crate::denylist::Denylist;
 use crate::keyfile;
 use crate::page_session;
 use crate::passwords::PasswordHasher;
+use crate::revocation_sync::{self, LogPosition};
 use crate::routes;
-use crate::tokens::jwt::{AccessClaims, JwtKeys, LEEWAY_SECS};
-
-/// How far back each sync looks past the previous one: longer than any write transaction can
-/// wait (SQLite's busy timeout, the pool's checkout timeout), so no revocation committed late
-/// is ever skipped. Merging is idempotent, so re-reading costs only the rows.
-const SYNC_OVERLAP_MS: i64 = 30_000;
-
-/// How often expired rows are deleted from the database.
-const PURGE_EVERY_MS: i64 = 10 * 60 * 1000;
-
-/// The lifetimes that rotation and sign-in need (contract §1).
-#[derive(Debug, Clone)]
-pub struct SessionSettings {
-    /// `ACCESS_TOKEN_TTL`.
-    pub access_ttl: Duration,
-    /// `REFRESH_TOKEN_TTL`.
-    pub refresh_ttl: Duration,
-    /// `SESSION_MAX_AGE`.
-    pub session_max_age: Duration,
-    /// `REFRESH_REUSE_GRACE`.
-    pub reuse_grace: Duration,
-}
-
-/// Everything the handlers share, built once.
-pub struct AppState {
-    /// The connection pool.
-    pub db: Db,
-    /// bcrypt on its own threads.
-    pub hasher: PasswordHasher,
-    /// Access-token keys and validation.
-    pub jwt: JwtKeys,
-    /// Revocations, in memory.
-    pub denylist: Denylist,
-    /// Users by id, for `GET /api/me`.
-    pub users: UserCache,
-    /// Token lifetimes.
-    pub settings: SessionSettings,
-}
-
-impl AppState {
-    /// The whole in-memory check of an access token: signature and claims, then revocation.
-    /// The error is the `error_description` of the 401.
-    pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, &'static str> {
-        let claims = self.jwt.verify(token)?;
-        match self.denylist.refusal(&claims) {
-            Some(reason) => Err(reason),
-            None => Ok(claims),
-        }
-    }
-}
+use crate::state::{AppState, SessionSettings};
+use crate::tokens::jwt::JwtKeys;
+use crate::users::UserCache;
 
 /// Why the server could not start; printed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -102,9 +55,10 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     sync_interval: Duration,
-    /// The time of the initial denylist load: the sync continues from there, so nothing
-    /// revoked between the load and the first sync is skipped.
-    loaded_at: i64,
+    purge_interval: Duration,
+    /// Where the initial load stopped in the revocation log: the sync continues from there,
+    /// so nothing revoked between the load and the first sync is skipped.
+    loaded_to: LogPosition,
 }
 
 impl Application {
@@ -132,31 +86,20 @@ impl Application {
         .await
         .map_err(|e| StartupError::Other(e.to_string()))??;
 
-        let leeway_ms = i64::try_from(LEEWAY_SECS * 1000).unwrap_or(i64::MAX);
-        let family_memory_ms = millis(config.access_ttl).saturating_add(leeway_ms);
-        let denylist = Denylist::new(family_memory_ms);
-        let now = Utc::now().timestamp_millis();
-        let since = now - family_memory_ms;
-        let revocations = db
-            .run(move |conn| repo::load_revocations_since(conn, since, now))
+        revocation_sync::check_clock(&db).await;
+        let (revocations, loaded_to) = revocation_sync::read_after(&db, LogPosition::default())
             .await
             .map_err(|e| StartupError::Other(format!("cannot load the denylist: {e}")))?;
-        denylist.merge(revocations);
-        log::info!("denylist loaded: {} entries", denylist.len());
-
         let state = web::Data::new(AppState {
             db,
             hasher,
             jwt: JwtKeys::new(&secret, &config.issuer, &config.audience, config.access_ttl),
-            denylist,
+            denylist: Denylist::new(),
             users: UserCache::default(),
-            settings: SessionSettings {
-                access_ttl: config.access_ttl,
-                refresh_ttl: config.refresh_ttl,
-                session_max_age: config.session_max_age,
-                reuse_grace: config.reuse_grace,
-            },
+            settings: SessionSettings::from_config(&config),
         });
+        revocation_sync::apply(&state, &revocations);
+        log::info!("denylist loaded: {} entries", state.denylist.len());
 
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
             address: config.bind.clone(),
@@ -209,7 +152,8 @@ impl Application {
             server,
             state,
             sync_interval: config.sync_interval,
-            loaded_at: now,
+            purge_interval: config.purge_interval,
+            loaded_to,
         })
     }
 
@@ -228,21 +172,18 @@ impl Application {
         &self.public_url
     }
 
-    /// Serves until the process is told to stop, syncing the denylist meanwhile.
+    /// Serves until the process is told to stop, following the revocation log meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sync = tokio::spawn(sync_denylist(
+        let sync = tokio::spawn(revocation_sync::follow(
             self.state,
             self.sync_interval,
-            self.loaded_at,
+            self.purge_interval,
+            self.loaded_to,
         ));
         let outcome = self.server.await;
         sync.abort();
         outcome
     }
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// CORS for the listed origins only, with credentials (contract §3). Other origins get no CORS
@@ -273,42 +214,4 @@ fn security_headers(is_https: bool) -> DefaultHeaders {
 fn request_logger() -> Logger {
     Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
         .custom_request_replace("method", |req| req.method().to_string())
-}
-
-/// Merges revocations made by other instances every `interval`, and purges what has expired.
-async fn sync_denylist(state: web::Data<AppState>, interval: Duration, loaded_at: i64) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let family_memory_ms = millis(state.settings.access_ttl) + (LEEWAY_SECS as i64) * 1000;
-    let mut synced_at = loaded_at;
-    let mut purged_at = Utc::now().timestamp_millis();
-    loop {
-        ticker.tick().await;
-        let now = Utc::now().timestamp_millis();
-        let since = synced_at - SYNC_OVERLAP_MS;
-        match state
-            .db
-            .run(move |conn| repo::load_revocations_since(conn, since, now))
-            .await
-        {
-            Ok(found) => {
-                state.denylist.merge(found);
-                synced_at = now;
-            }
-            Err(e) => log::warn!("denylist sync skipped: {e}"),
-        }
-        state.denylist.purge(now);
-        if now - purged_at >= PURGE_EVERY_MS {
-            let horizon = now - family_memory_ms;
-            match state
-                .db
-                .run(move |conn| repo::purge_expired(conn, now, horizon))
-                .await
-            {
-                Ok(deleted) => log::info!("purged {deleted} expired rows"),
-                Err(e) => log::warn!("purge skipped: {e}"),
-            }
-            purged_at = now;
-        }
-    }
 }

@@ -1,6 +1,6 @@
 //! The askama views of the server-rendered pages (contract §4), one struct per page, all
 //! extending `templates/base.html`. They hold only what the page shows; the handlers in
-//! [`crate::routes::pages`] decide statuses, headers and cookies. askama escapes every value,
+//! `routes::pages` decide statuses, headers and cookies. askama escapes every value,
 //! so user input (an email, a name, `next`) is safe to echo back.
 
 use askama::Template;
@@ -69,4 +69,14 @@ pub struct AccountPage<'a> {
     pub csrf_token: &'a str,
     /// A flash notice ("Your account has been created…").
     pub notice: Option<&'a str>,
+}
+
+/// A failure or notice with no form: 403, 413, 500, 503.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    /// The heading.
+    pub title: &'a str,
+    /// One sentence saying what happened and what to do.
+    pub message: &'a str,
 }

@@ -22,7 +22,6 @@ use secrecy::ExposeSecret;
 pub use connection::DbConn;
 
 use crate::config::DatabaseTarget;
-use crate::error::AppError;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -176,24 +175,155 @@ impl Db {
 
     /// Runs `f` with a pooled connection on the blocking thread pool, never on an async worker.
     /// Waiting for a connection is itself blocking, so it happens inside the closure too.
-    pub async fn run<T, E, F>(&self, f: F) -> Result<T, AppError>
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
-        E: Into<AppError> + Send + 'static,
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(AppError::from)?;
-            f(&mut conn).map_err(Into::into)
+            let mut conn = pool.get().map_err(|e| DbError::Unavailable(Box::new(e)))?;
+            f(&mut conn).map_err(DbError::from)
         })
-        .await?
+        .await
+        .map_err(|e| DbError::Failed(Box::new(e)))?
     }
+}
+
+/// Why a database call failed, as the HTTP edge needs to know it: the database being
+/// unreachable, busy or timing out (503, try again), or a fault (500, logged).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A lost connection, a server shutting down, a timeout, a locked or full SQLite file.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else: a bug of ours, never to be hidden as "try again".
+    #[error("a database call failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        let unavailable = match &e {
+            Error::DatabaseError(
+                Kind::ClosedConnection
+                | Kind::UnableToSendCommand
+                | Kind::SerializationFailure
+                | Kind::ReadOnlyTransaction,
+                _,
+            )
+            | Error::BrokenTransactionManager
+            | Error::RollbackErrorOnCommit { .. } => true,
+            Error::DatabaseError(Kind::Unknown, info) => is_availability_failure(info.message()),
+            _ => false,
+        };
+        if unavailable {
+            Self::Unavailable(Box::new(e))
+        } else {
+            Self::Failed(Box::new(e))
+        }
+    }
+}
+
+/// Messages of failures that are the database's state, not our SQL: Diesel reports them as
+/// `DatabaseErrorKind::Unknown`, like a syntax error, so the message is all there is to tell
+/// them apart.
+fn is_availability_failure(message: &str) -> bool {
+    const SIGNS: [&str; 17] = [
+        // SQLite
+        "database is locked",
+        "database table is locked",
+        "readonly database",
+        "database or disk is full",
+        "disk i/o error",
+        "unable to open database",
+        // PostgreSQL
+        "terminating connection",
+        "canceling statement due to statement timeout",
+        "canceling statement due to lock timeout",
+        "deadlock detected",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "too many clients",
+        "server closed the connection",
+        "no connection to the server",
+        "could not connect",
+    ];
+    let message = message.to_ascii_lowercase();
+    SIGNS.iter().any(|sign| message.contains(sign))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+    struct Info(&'static str);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn classify(kind: DatabaseErrorKind, message: &'static str) -> DbError {
+        DbError::from(Error::DatabaseError(kind, Box::new(Info(message))))
+    }
+
+    #[test]
+    fn only_availability_failures_are_unavailable() {
+        for message in [
+            "database is locked",
+            "canceling statement due to statement timeout",
+            "FATAL: terminating connection due to administrator command",
+            "sorry, too many clients already",
+        ] {
+            assert!(
+                matches!(
+                    classify(DatabaseErrorKind::Unknown, message),
+                    DbError::Unavailable(_)
+                ),
+                "{message}"
+            );
+        }
+        for message in ["syntax error at or near \"SELEC\"", "no such column: nmae"] {
+            assert!(
+                matches!(
+                    classify(DatabaseErrorKind::Unknown, message),
+                    DbError::Failed(_)
+                ),
+                "{message}"
+            );
+        }
+        assert!(matches!(
+            classify(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            DbError::Failed(_)
+        ));
+        assert!(matches!(
+            classify(DatabaseErrorKind::ClosedConnection, "gone"),
+            DbError::Unavailable(_)
+        ));
+    }
 
     #[test]
     fn timeouts_are_added_unless_already_set() {

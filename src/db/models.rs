@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{refresh_families, refresh_tokens, revoked_tokens, users};
+use super::schema::{refresh_families, refresh_tokens, revocation_log, users};
 
 /// A `users` row. Its `Debug` leaves out the password hash.
 #[derive(Clone, Queryable, Selectable)]
@@ -119,14 +119,45 @@ pub struct NewRefreshToken<'a> {
     pub parent_hash: Option<&'a str>,
 }
 
-/// A denylisted access token.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = revoked_tokens)]
-pub struct RevokedTokenRow {
-    /// The token's `jti`.
-    pub jti: String,
-    /// `exp` + leeway, Unix ms: after this the row can go.
-    pub expires_at: i64,
+/// What a revocation-log entry revokes (the `kind` column).
+pub mod log_kind {
+    /// One access token, by `jti`.
+    pub const JTI: &str = "jti";
+    /// One session, by family id (`sid`).
+    pub const FAMILY: &str = "family";
+    /// Every token of a user issued before `value` (Unix seconds): "log out everywhere".
+    pub const CUTOFF: &str = "cutoff";
+    /// Not a revocation: the user's email, name or role changed, or the account was deleted;
+    /// caches forget it. Written by database triggers.
+    pub const USER: &str = "user";
+}
+
+/// A `revocation_log` row: the one feed every instance follows, in commit order.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = revocation_log)]
+pub struct LogEntry {
+    /// Assigned by the database; commit order (see `repo::revocations`).
+    pub seq: i64,
+    /// One of [`log_kind`].
+    pub kind: String,
+    /// The `jti`, family id or user id.
+    pub subject: String,
+    /// The cut-off in Unix seconds for [`log_kind::CUTOFF`], else 0.
+    pub value: i64,
+    /// Unix ms after which the entry can no longer matter.
+    pub forget_at: i64,
+}
+
+/// A new revocation-log entry.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = revocation_log)]
+pub struct NewLogEntry<'a> {
+    /// One of [`log_kind`].
+    pub kind: &'static str,
+    /// The `jti`, family id or user id.
+    pub subject: &'a str,
+    /// See [`LogEntry::value`].
+    pub value: i64,
     /// Unix ms.
-    pub revoked_at: i64,
+    pub forget_at: i64,
 }

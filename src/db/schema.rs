@@ -41,11 +41,13 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Denylisted access-token ids, kept until the token could no longer verify anyway.
-    revoked_tokens (jti) {
-        jti -> Text,
-        expires_at -> BigInt,
-        revoked_at -> BigInt,
+    /// Every revocation and user change, in commit order: what other instances follow.
+    revocation_log (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        value -> BigInt,
+        forget_at -> BigInt,
     }
 }
 
@@ -55,5 +57,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     refresh_families,
     refresh_tokens,
-    revoked_tokens
+    revocation_log
 );

@@ -14,7 +14,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::cookies::{self, CookieValue};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::jwt::AccessClaims;
 
 /// A request whose access token verified and is not revoked.

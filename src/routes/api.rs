@@ -6,8 +6,8 @@ use actix_web::{HttpResponse, web};
 use crate::accounts;
 use crate::error::AppError;
 use crate::extractors::auth::AuthUser;
-use crate::routes::auth::no_store;
-use crate::startup::AppState;
+use crate::routes::respond::no_store;
+use crate::state::AppState;
 
 /// Registers the routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {

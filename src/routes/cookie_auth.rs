@@ -4,15 +4,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
 
-use crate::accounts::User;
+use super::auth::{credentials, registration};
+use super::respond::{error_clearing_cookies, session_cookies};
+use crate::accounts;
 use crate::cookies::{self, CookieValue};
 use crate::error::AppError;
 use crate::extractors::json::JsonFields;
-use crate::routes::auth::{no_store, register_and_sign_in, replacing_cookie_sessions, sign_in};
-use crate::sessions::{self, IssuedSession};
-use crate::startup::AppState;
+use crate::sessions;
+use crate::state::AppState;
 
 /// Registers the routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -24,29 +24,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/auth/cookie/refresh", web::post().to(refresh_cookies));
 }
 
-#[derive(Serialize)]
-struct CookieSession<'a> {
-    user: &'a User,
-    expires_in: i64,
-}
-
-/// The answer to a cookie sign-in or refresh: the user in the body, the tokens in cookies.
-pub fn session_cookies(status: StatusCode, session: &IssuedSession) -> HttpResponse {
-    let mut builder = no_store(status);
-    cookies::set_both(&mut builder, session);
-    builder.json(CookieSession {
-        user: &session.user,
-        expires_in: session.access.expires_in,
-    })
-}
-
 async fn register_with_cookies(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
-    let session =
-        replacing_cookie_sessions(&state, &req, register_and_sign_in(&state, &body).await).await?;
+    let session = accounts::register(&state, registration(&body)?).await?;
+    let session = sessions::replacing_cookie_sessions(&state, &req, session).await?;
     Ok(session_cookies(StatusCode::CREATED, &session))
 }
 
@@ -55,7 +39,9 @@ async fn login_with_cookies(
     state: web::Data<AppState>,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
-    let session = replacing_cookie_sessions(&state, &req, sign_in(&state, &body).await).await?;
+    let (email, password) = credentials(&body)?;
+    let session = accounts::sign_in(&state, email, password).await?;
+    let session = sessions::replacing_cookie_sessions(&state, &req, session).await?;
     Ok(session_cookies(StatusCode::OK, &session))
 }
 
@@ -68,11 +54,7 @@ async fn refresh_cookies(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
     };
     match outcome {
         Ok(session) => session_cookies(StatusCode::OK, &session),
-        Err(e @ AppError::InvalidGrant) => {
-            let mut builder = e.response_builder();
-            cookies::clear_both(&mut builder);
-            e.finish(builder)
-        }
+        Err(e @ AppError::InvalidGrant) => error_clearing_cookies(&e),
         Err(e) => e.finish(e.response_builder()),
     }
 }

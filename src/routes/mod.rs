@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod cookie_auth;
 pub mod pages;
+pub mod respond;
 
 use actix_web::web;
 

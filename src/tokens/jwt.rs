@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use crate::config::JwtSecret;
 use crate::domain::Role;
-use crate::error::AppError;
 
 /// Clock leeway for `exp` and `nbf`, in seconds (contract §2: at most 30).
 pub const LEEWAY_SECS: u64 = 30;
@@ -138,7 +137,7 @@ impl JwtKeys {
         &self,
         subject: Subject<'_>,
         now_secs: i64,
-    ) -> Result<IssuedAccessToken, AppError> {
+    ) -> Result<IssuedAccessToken, jsonwebtoken::errors::Error> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: Audience::One(self.audience.clone()),
@@ -151,8 +150,7 @@ impl JwtKeys {
             exp: now_secs + self.ttl_secs,
             jti: Uuid::new_v4(),
         };
-        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding)
-            .map_err(AppError::internal)?;
+        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding)?;
         Ok(IssuedAccessToken {
             token,
             expires_in: self.ttl_secs,

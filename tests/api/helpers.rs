@@ -2,7 +2,8 @@
 //! fresh PostgreSQL database of its own, spoken to over HTTP with reqwest.
 //!
 //! PostgreSQL comes from `TEST_DATABASE_URL` (a server URL; `tests/run.sh` starts a throwaway
-//! cluster and sets it). Each test creates `doorward_test_<uuid>` on that server.
+//! cluster and sets it). Each test creates `doorward_test_<uuid>` on that server, and drops it
+//! when the test ends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::{Deref, DerefMut};
@@ -57,12 +58,40 @@ pub struct TestApp {
     pub jwt_secret: String,
     handle: ServerHandle,
     _dir: TempDir,
+    _database: Option<DropDatabase>,
+}
+
+/// Drops a test's PostgreSQL database when the test ends, passed or failed. `WITH (FORCE)`
+/// closes the connections a server still holds.
+pub struct DropDatabase {
+    server: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Its own thread: a drop may run on an async worker, which must not block.
+        let dropped = std::thread::spawn(move || {
+            let mut admin = PgConnection::establish(&server).ok()?;
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .ok()
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("could not drop the test database {}", self.name);
+        }
+    }
 }
 
 /// A database of its own for one test, and the settings that point at it.
-pub fn fresh_database(backend: Backend, dir: &TempDir) -> String {
+pub fn fresh_database(backend: Backend, dir: &TempDir) -> (String, Option<DropDatabase>) {
     match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("doorward.db").display()),
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("doorward.db").display()),
+            None,
+        ),
         Backend::Postgres => {
             let server = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
                 panic!(
@@ -78,7 +107,13 @@ pub fn fresh_database(backend: Backend, dir: &TempDir) -> String {
             let (base, _) = server
                 .rsplit_once('/')
                 .expect("TEST_DATABASE_URL has a path");
-            format!("{base}/{name}")
+            (
+                format!("{base}/{name}"),
+                Some(DropDatabase {
+                    server: server.clone(),
+                    name,
+                }),
+            )
         }
     }
 }
@@ -90,7 +125,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts a server with the test defaults, then `overrides`.
 pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
-    let database_url = tokio::task::block_in_place(|| fresh_database(backend, &dir));
+    let (database_url, database) = tokio::task::block_in_place(|| fresh_database(backend, &dir));
     let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4().simple());
     let mut settings: HashMap<String, String> = [
         ("DATABASE_URL", database_url.as_str()),
@@ -106,10 +141,14 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
     for (k, v) in overrides {
         settings.insert((*k).to_owned(), (*v).to_owned());
     }
-    start(settings, dir).await
+    start(settings, dir, database).await
 }
 
-async fn start(settings: HashMap<String, String>, dir: TempDir) -> TestApp {
+async fn start(
+    settings: HashMap<String, String>,
+    dir: TempDir,
+    database: Option<DropDatabase>,
+) -> TestApp {
     let config = Config::from_lookup(|k| settings.get(k).cloned()).expect("valid test config");
     let app = Application::build(config).await.expect("server starts");
     let port = app.port();
@@ -127,6 +166,7 @@ async fn start(settings: HashMap<String, String>, dir: TempDir) -> TestApp {
         settings,
         handle,
         _dir: dir,
+        _database: database,
     }
 }
 
@@ -158,7 +198,32 @@ impl TestApp {
         for (k, v) in overrides {
             settings.insert((*k).to_owned(), (*v).to_owned());
         }
-        start(settings, self._dir).await
+        start(settings, self._dir, self._database).await
+    }
+
+    /// A second instance on the same database and settings, as in a scaled-out deployment.
+    pub async fn another_instance(&self) -> TestApp {
+        start(
+            self.settings.clone(),
+            tempfile::tempdir().expect("tempdir"),
+            None,
+        )
+        .await
+    }
+
+    /// A pool on this test's database, as another program (an operator's tool) would open.
+    pub fn database(&self) -> Db {
+        let config = Config::from_lookup(|k| self.settings.get(k).cloned()).expect("config");
+        tokio::task::block_in_place(|| Db::connect(&config.database)).expect("db")
+    }
+
+    /// Runs one SQL statement on this test's database, as an operator would with psql.
+    pub async fn operator_sql(&self, statement: &str) -> usize {
+        let statement = statement.to_owned();
+        self.database()
+            .run(move |conn| diesel::sql_query(statement).execute(conn))
+            .await
+            .expect("operator statement")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -167,10 +232,9 @@ impl TestApp {
 
     /// Reads a user row straight from the database, to check what was stored.
     pub async fn stored_user(&self, email: &str) -> Option<UserRow> {
-        let config = Config::from_lookup(|k| self.settings.get(k).cloned()).expect("config");
-        let db = tokio::task::block_in_place(|| Db::connect(&config.database)).expect("db");
         let email = email.to_owned();
-        db.run(move |conn| repo::find_user_by_email(conn, &email))
+        self.database()
+            .run(move |conn| repo::find_user_by_email(conn, &email))
             .await
             .expect("query")
     }

@@ -9,6 +9,7 @@ mod browser;
 mod cookies;
 mod database_outage;
 mod durability;
+mod instances;
 mod logout;
 mod pages;
 mod refresh;

@@ -53,6 +53,35 @@ async fn the_same_email_in_another_case_is_taken(backend: Backend) {
     assert_error(app.register(&again).await, 409, "email_taken").await;
 }
 
+/// Fullwidth letters and decomposed accents make no second account of an address that looks
+/// the same (NFKC), and sign in to the first.
+async fn look_alike_emails_are_the_same_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let plain = TestUser {
+        email: format!("jos\u{e9}-{}@example.com", uuid::Uuid::new_v4().simple()),
+        password: "correct horse battery".into(),
+    };
+    assert_eq!(app.register(&plain).await.status(), 201);
+    let fullwidth: String = plain
+        .email
+        .chars()
+        .map(|c| match c {
+            'a'..='z' => char::from_u32(c as u32 - 'a' as u32 + 0xFF41).unwrap(),
+            other => other,
+        })
+        .collect();
+    let decomposed = plain.email.replace('\u{e9}', "e\u{301}");
+    for email in [fullwidth, decomposed] {
+        let look_alike = TestUser {
+            email: email.clone(),
+            password: plain.password.clone(),
+        };
+        assert_error(app.register(&look_alike).await, 409, "email_taken").await;
+        let login: serde_json::Value = app.login(&look_alike).await.json().await.unwrap();
+        assert_eq!(login["user"]["email"], plain.email.as_str(), "{email}");
+    }
+}
+
 async fn sixteen_simultaneous_registrations_of_one_email_give_one_account(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = TestUser::generate();
@@ -114,6 +143,16 @@ async fn registration_fields_are_validated(backend: Backend) {
         ),
         (
             json!({"email": "a@x.io", "password": "correct horse battery", "name": "bad\u{0}name"}),
+            "name",
+            "must not contain control characters",
+        ),
+        (
+            json!({"email": "a\u{200b}b@x.io", "password": "correct horse battery"}),
+            "email",
+            "must not contain control characters",
+        ),
+        (
+            json!({"email": "a@x.io", "password": "correct horse battery", "name": "evil\u{202e}gpj.exe"}),
             "name",
             "must not contain control characters",
         ),
@@ -242,6 +281,7 @@ async fn a_full_hashing_queue_answers_503_with_retry_after(backend: Backend) {
 both_backends!(
     registration_signs_the_user_in,
     the_same_email_in_another_case_is_taken,
+    look_alike_emails_are_the_same_account,
     sixteen_simultaneous_registrations_of_one_email_give_one_account,
     registration_fields_are_validated,
     login_answers_the_same_for_unknown_email_and_wrong_password,

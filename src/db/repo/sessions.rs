@@ -1,77 +1,42 @@
-//! Every query doorward makes, as plain synchronous functions on [`DbConn`], verb first.
-//!
-//! Write transactions begin with a write to the user's row ([`lock_user`]): on PostgreSQL that
-//! row lock serializes rotation and "log out everywhere" per user (contract §2); on SQLite a
-//! transaction whose first statement writes takes the write lock at once (waiting under
-//! `busy_timeout`), so it can never fail later trying to upgrade a stale read snapshot.
+//! Sign-in and rotation: a family begins with its first refresh token, and each rotation
+//! consumes one token and stores the next, under the user's row lock.
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::DbConn;
-use super::models::{
-    FamilyRow, NewFamily, NewRefreshToken, NewUser, RefreshTokenRow, RevokedTokenRow, UserRow,
-};
-use super::schema::{refresh_families, refresh_tokens, revoked_tokens, users};
+use super::revocations::revoke_reused_family;
+use super::users::{find_user_by_email, insert_user, lock_user};
+use crate::db::models::{FamilyRow, NewFamily, NewRefreshToken, NewUser, RefreshTokenRow, UserRow};
+use crate::db::schema::{refresh_families, refresh_tokens};
 
-/// Adds an account; a taken email is `DatabaseError(UniqueViolation)`.
-pub fn insert_user(conn: &mut DbConn, user: &NewUser<'_>) -> QueryResult<()> {
-    diesel::insert_into(users::table)
-        .values(user)
-        .execute(conn)
-        .map(drop)
-}
-
-/// The account with this canonical email, if any.
-pub fn find_user_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
-    users::table
-        .filter(users::email.eq(email))
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
-}
-
-/// The account with this id, if any.
-pub fn find_user_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
-    users::table
-        .find(id)
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
-}
-
-/// Replaces a password hash (made at another bcrypt cost) after a successful login.
-pub fn update_password_hash(conn: &mut DbConn, user_id: &str, hash: &str) -> QueryResult<()> {
-    diesel::update(users::table.find(user_id))
-        .set(users::password_hash.eq(hash))
-        .execute(conn)
-        .map(drop)
-}
-
-/// Takes the user's row lock and returns the row, inside a transaction.
-fn lock_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<UserRow>> {
-    let touched = diesel::update(users::table.find(user_id))
-        .set(users::tokens_valid_after.eq(users::tokens_valid_after))
-        .execute(conn)?;
-    if touched == 0 {
-        return Ok(None);
-    }
-    find_user_by_id(conn, user_id)
+/// How a sign-in's transaction ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FamilyStart {
+    /// The family is stored; the user's "log out everywhere" cut-off (seconds), read under
+    /// the same lock, for the token's `iat`.
+    Started {
+        /// Unix seconds.
+        cutoff: i64,
+    },
+    /// Registration only: another account has this email. Nothing was stored.
+    EmailTaken,
 }
 
 /// Begins a refresh family at sign-in with its first token, creating the account first when
 /// `new_user` is given (registration: the account and its session commit together or not at
-/// all). Returns the user's "log out everywhere" cut-off (seconds), read under the same lock,
-/// for the token's `iat`.
+/// all).
 pub fn start_family(
     conn: &mut DbConn,
     new_user: Option<&NewUser<'_>>,
     family: &NewFamily<'_>,
     token: &NewRefreshToken<'_>,
-) -> QueryResult<i64> {
+) -> QueryResult<FamilyStart> {
     conn.transaction(|conn| {
-        if let Some(new_user) = new_user {
-            insert_user(conn, new_user)?;
+        if let Some(new_user) = new_user
+            && email_is_taken(conn, new_user)?
+        {
+            return Ok(FamilyStart::EmailTaken);
         }
         let user = lock_user(conn, family.user_id)?.ok_or(DieselError::NotFound)?;
         diesel::insert_into(refresh_families::table)
@@ -80,8 +45,26 @@ pub fn start_family(
         diesel::insert_into(refresh_tokens::table)
             .values(token)
             .execute(conn)?;
-        Ok(user.tokens_valid_after)
+        Ok(FamilyStart::Started {
+            cutoff: user.tokens_valid_after,
+        })
     })
+}
+
+/// Inserts the account in a savepoint, so a conflict leaves the transaction usable. Only a
+/// conflict on the email is "taken": any other unique violation stays an error (a fault).
+fn email_is_taken(conn: &mut DbConn, new_user: &NewUser<'_>) -> QueryResult<bool> {
+    match conn.transaction(|conn| insert_user(conn, new_user)) {
+        Ok(()) => Ok(false),
+        Err(e @ DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            if find_user_by_email(conn, new_user.email)?.is_some() {
+                Ok(true)
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What to do with a presented refresh token, decided in one transaction.
@@ -119,6 +102,8 @@ pub struct RotationRules {
     pub refresh_ttl: i64,
     /// `REFRESH_REUSE_GRACE`.
     pub reuse_grace: i64,
+    /// How long a family revoked for reuse must be remembered.
+    pub family_memory: i64,
 }
 
 /// Consumes the token hashed `presented` and stores `new_hash` in its family, or detects reuse.
@@ -188,9 +173,7 @@ pub fn rotate_refresh_token(
             }
         };
         if !may_rotate {
-            diesel::update(refresh_families::table.find(&family.id))
-                .set(refresh_families::revoked_at.eq(now))
-                .execute(conn)?;
+            revoke_reused_family(conn, &family.id, now, now + rules.family_memory)?;
             return Ok(Rotation::Reused {
                 family_id: family.id,
                 now,
@@ -252,157 +235,12 @@ pub fn find_family_of_refresh_token(conn: &mut DbConn, hash: &str) -> QueryResul
         .optional()
 }
 
-/// What a sign-out revokes: the access token's `jti` and the families of the presented tokens.
-#[derive(Debug, Default)]
-pub struct Revocation {
-    /// The verified access tokens' ids, kept until they could no longer verify.
-    pub jtis: Vec<RevokedTokenRow>,
-    /// Families to end.
-    pub family_ids: Vec<String>,
-    /// Now, Unix ms.
-    pub now: i64,
-}
-
-/// Denylists the `jti`s and revokes the families, in one transaction.
-pub fn revoke(conn: &mut DbConn, revocation: &Revocation) -> QueryResult<()> {
-    conn.transaction(|conn| {
-        if !revocation.family_ids.is_empty() {
-            // The owners' locks first, as a rotation takes them: no rotation can then read a
-            // family as live while this revocation is committing.
-            let owners = refresh_families::table
-                .filter(refresh_families::id.eq_any(&revocation.family_ids))
-                .select(refresh_families::user_id);
-            diesel::update(users::table.filter(users::id.eq_any(owners)))
-                .set(users::tokens_valid_after.eq(users::tokens_valid_after))
-                .execute(conn)?;
-        }
-        for row in &revocation.jtis {
-            // A savepoint, so that a repeated sign-out's duplicate key does not abort the
-            // whole PostgreSQL transaction.
-            let inserted = conn.transaction(|conn| {
-                diesel::insert_into(revoked_tokens::table)
-                    .values(row)
-                    .execute(conn)
-            });
-            match inserted {
-                // Already denylisted (a repeated logout): nothing more to do.
-                Ok(_) | Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if !revocation.family_ids.is_empty() {
-            diesel::update(
-                refresh_families::table
-                    .filter(refresh_families::id.eq_any(&revocation.family_ids))
-                    .filter(refresh_families::revoked_at.is_null()),
-            )
-            .set(refresh_families::revoked_at.eq(revocation.now))
-            .execute(conn)?;
-        }
-        Ok(())
-    })
-}
-
-/// "Log out everywhere": sets the user's cut-off and revokes every live family, under the
-/// user's lock. Returns the ids of the families revoked now.
-pub fn revoke_all_sessions(
-    conn: &mut DbConn,
-    user_id: &str,
-    cutoff_secs: i64,
-    now: i64,
-) -> QueryResult<Vec<String>> {
-    conn.transaction(|conn| {
-        lock_user(conn, user_id)?;
-        // A cut-off never moves back, even when another instance's clock is behind.
-        diesel::update(
-            users::table
-                .find(user_id)
-                .filter(users::tokens_valid_after.lt(cutoff_secs)),
-        )
-        .set(users::tokens_valid_after.eq(cutoff_secs))
-        .execute(conn)?;
-        let live = refresh_families::table
-            .filter(refresh_families::user_id.eq(user_id))
-            .filter(refresh_families::revoked_at.is_null())
-            .select(refresh_families::id)
-            .load::<String>(conn)?;
-        diesel::update(
-            refresh_families::table
-                .filter(refresh_families::user_id.eq(user_id))
-                .filter(refresh_families::revoked_at.is_null()),
-        )
-        .set(refresh_families::revoked_at.eq(now))
-        .execute(conn)?;
-        Ok(live)
-    })
-}
-
-/// Revocations recorded since a moment, by any instance: what the in-memory denylist needs.
-#[derive(Debug, Default)]
-pub struct RevocationsSince {
-    /// `(jti, expires_at ms)`.
-    pub jtis: Vec<(String, i64)>,
-    /// `(family id, revoked_at ms)`.
-    pub families: Vec<(String, i64)>,
-    /// `(user id, cut-off seconds)`.
-    pub cutoffs: Vec<(String, i64)>,
-}
-
-/// Reads denylisted `jti`s still unexpired, families revoked at or after `since_ms`, and
-/// cut-offs at or after `since_ms`.
-pub fn load_revocations_since(
-    conn: &mut DbConn,
-    since_ms: i64,
-    now_ms: i64,
-) -> QueryResult<RevocationsSince> {
-    let jtis = revoked_tokens::table
-        .filter(revoked_tokens::revoked_at.ge(since_ms))
-        .filter(revoked_tokens::expires_at.gt(now_ms))
-        .select((revoked_tokens::jti, revoked_tokens::expires_at))
-        .load(conn)?;
-    let families = refresh_families::table
-        .filter(refresh_families::revoked_at.ge(since_ms))
-        .select((
-            refresh_families::id,
-            refresh_families::revoked_at.assume_not_null(),
-        ))
-        .load(conn)?;
-    let cutoffs = users::table
-        .filter(users::tokens_valid_after.ge(since_ms.div_euclid(1000)))
-        .select((users::id, users::tokens_valid_after))
-        .load(conn)?;
-    Ok(RevocationsSince {
-        jtis,
-        families,
-        cutoffs,
-    })
-}
-
-/// Deletes what can no longer matter: denylisted `jti`s past their expiry, refresh tokens past
-/// theirs, and families ended before `family_horizon_ms`. Returns the rows deleted.
-pub fn purge_expired(conn: &mut DbConn, now_ms: i64, family_horizon_ms: i64) -> QueryResult<usize> {
-    let jtis = diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(now_ms)))
-        .execute(conn)?;
-    let tokens =
-        diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.le(now_ms)))
-            .execute(conn)?;
-    let families = diesel::delete(
-        refresh_families::table
-            .filter(refresh_families::expires_at.le(family_horizon_ms))
-            .filter(
-                refresh_families::id
-                    .ne_all(refresh_tokens::table.select(refresh_tokens::family_id)),
-            ),
-    )
-    .execute(conn)?;
-    Ok(jtis + tokens + families)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::DatabaseTarget;
     use crate::db::Db;
+    use crate::db::repo::find_user_by_id;
 
     fn seed(conn: &mut DbConn) -> QueryResult<()> {
         insert_user(
@@ -467,7 +305,17 @@ mod tests {
                     expires_at: 1_000_000,
                     parent_hash: None,
                 };
-                assert!(start_family(conn, Some(&new_user), &family, &token).is_err());
+                assert!(
+                    start_family(conn, Some(&new_user), &family, &token).is_err(),
+                    "a taken family id is a fault, not a taken email"
+                );
+                let same_email = NewUser {
+                    email: "a@x.io",
+                    ..new_user
+                };
+                let family = NewFamily { id: "f2", ..family };
+                let taken = start_family(conn, Some(&same_email), &family, &token)?;
+                assert_eq!(taken, FamilyStart::EmailTaken);
                 find_user_by_id(conn, "u2")
             })
             .await
@@ -487,6 +335,7 @@ mod tests {
                     clock: || 500,
                     refresh_ttl: 10_000,
                     reuse_grace: 10_000,
+                    family_memory: 1_000,
                 };
                 Ok::<_, diesel::result::Error>([
                     rotate_refresh_token(conn, "t0", "t1", rules)?,
@@ -523,6 +372,7 @@ mod tests {
                     clock,
                     refresh_ttl: 1_000,
                     reuse_grace: 0,
+                    family_memory: 1_000,
                 };
                 let winner = rotate_refresh_token(conn, "t0", "t1", rules(|| 500))?;
                 let loser = rotate_refresh_token(conn, "t0", "t2", rules(|| 499))?;

@@ -1,0 +1,12 @@
+DROP TRIGGER users_deleted;
+DROP TRIGGER users_changed;
+CREATE TABLE revoked_tokens (
+    jti TEXT PRIMARY KEY NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT NOT NULL
+);
+CREATE INDEX revoked_tokens_revoked_at ON revoked_tokens (revoked_at);
+CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);
+INSERT OR IGNORE INTO revoked_tokens (jti, expires_at, revoked_at)
+    SELECT subject, forget_at, 0 FROM revocation_log WHERE kind = 'jti';
+DROP TABLE revocation_log;

@@ -1,0 +1,24 @@
+//! Every query doorward makes, as plain synchronous functions on [`DbConn`], verb first:
+//! accounts in [`users`], sign-in and rotation in [`sessions`], revocations and the log other
+//! instances follow in [`revocations`].
+//!
+//! Write transactions begin with a write to the user's row ([`users::lock_user`]): on
+//! PostgreSQL that row lock serializes rotation and "log out everywhere" per user (contract
+//! §2); on SQLite a transaction whose first statement writes takes the write lock at once
+//! (waiting under `busy_timeout`), so it can never fail later trying to upgrade a stale read
+//! snapshot.
+
+pub mod revocations;
+pub mod sessions;
+pub mod users;
+
+pub use revocations::{
+    Revocation, database_clock_ms, purge_expired, read_log, revoke, revoke_all_sessions,
+};
+pub use sessions::{
+    FamilyStart, Rotation, RotationRules, find_family_of_refresh_token, rotate_refresh_token,
+    start_family,
+};
+pub use users::{find_user_by_email, find_user_by_id, update_password_hash};
+
+use super::DbConn;

@@ -1,0 +1,176 @@
+//! `GET/POST /login` and `GET/POST /register`.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::form::{CheckedForm, query};
+use super::next::{link_with_next, safe_next};
+use super::response::{PageError, page_builder, render};
+use super::signed_in;
+use crate::accounts::{self, Registration};
+use crate::error::{AppError, FieldErrors};
+use crate::page_session::{self, Flash};
+use crate::sessions;
+use crate::state::AppState;
+use crate::templates::{LoginPage, RegisterPage};
+
+const INVALID_CREDENTIALS: &str = "Invalid email or password";
+
+/// Shown after "Email", like the domain's own problems ("is required").
+const EMAIL_TAKEN: &str = "is already registered: sign in instead";
+
+/// What the sign-in form shows besides its token.
+struct LoginForm<'a> {
+    next: Option<&'a str>,
+    email: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+fn login_page(
+    status: StatusCode,
+    session: &Session,
+    form: &LoginForm<'_>,
+) -> Result<HttpResponse, PageError> {
+    let csrf_token = page_session::csrf_token(session).map_err(AppError::internal)?;
+    let register_href = link_with_next("/register", form.next);
+    Ok(render(
+        page_builder(status),
+        &LoginPage {
+            csrf_token: &csrf_token,
+            next: form.next,
+            email: form.email,
+            error: form.error,
+            notice: form.notice,
+            register_href: &register_href,
+        },
+    ))
+}
+
+pub(super) async fn login_form(
+    req: HttpRequest,
+    session: Session,
+) -> Result<HttpResponse, PageError> {
+    let query = query(&req);
+    let form = LoginForm {
+        next: safe_next(query.get("next")),
+        email: "",
+        error: None,
+        notice: page_session::take_flash(&session, &[Flash::SignedOut]).map(Flash::message),
+    };
+    login_page(StatusCode::OK, &session, &form)
+}
+
+pub(super) async fn login_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    CheckedForm(fields): CheckedForm,
+) -> Result<HttpResponse, PageError> {
+    let next = safe_next(fields.get("next"));
+    let email = fields.get("email").unwrap_or_default();
+    let password = fields.get("password").unwrap_or_default();
+    let issued = match accounts::sign_in(&state, email, password).await {
+        Ok(issued) => issued,
+        Err(AppError::InvalidCredentials) => {
+            let form = LoginForm {
+                next,
+                email,
+                error: Some(INVALID_CREDENTIALS),
+                notice: None,
+            };
+            return login_page(StatusCode::UNAUTHORIZED, &session, &form);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let issued = sessions::replacing_cookie_sessions(&state, &req, issued).await?;
+    Ok(signed_in(&session, &issued, next))
+}
+
+/// What the registration form shows besides its token.
+#[derive(Default)]
+struct RegisterForm<'a> {
+    next: Option<&'a str>,
+    email: &'a str,
+    name: &'a str,
+    errors: FieldErrors,
+}
+
+fn register_page(
+    status: StatusCode,
+    session: &Session,
+    form: &RegisterForm<'_>,
+) -> Result<HttpResponse, PageError> {
+    let csrf_token = page_session::csrf_token(session).map_err(AppError::internal)?;
+    let login_href = link_with_next("/login", form.next);
+    Ok(render(
+        page_builder(status),
+        &RegisterPage {
+            csrf_token: &csrf_token,
+            next: form.next,
+            email: form.email,
+            name: form.name,
+            email_errors: form.errors.get("email"),
+            password_errors: form.errors.get("password"),
+            name_errors: form.errors.get("name"),
+            has_errors: !form.errors.is_empty(),
+            login_href: &login_href,
+        },
+    ))
+}
+
+pub(super) async fn register_form(
+    req: HttpRequest,
+    session: Session,
+) -> Result<HttpResponse, PageError> {
+    let query = query(&req);
+    let form = RegisterForm {
+        next: safe_next(query.get("next")),
+        ..RegisterForm::default()
+    };
+    register_page(StatusCode::OK, &session, &form)
+}
+
+/// Field errors re-render with 422; a taken email re-renders with 409 (as the API answers) and
+/// the problem shown on the email field.
+pub(super) async fn register_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    CheckedForm(fields): CheckedForm,
+) -> Result<HttpResponse, PageError> {
+    let mut form = RegisterForm {
+        next: safe_next(fields.get("next")),
+        email: fields.get("email").unwrap_or_default(),
+        name: fields.get("name").unwrap_or_default(),
+        errors: FieldErrors::default(),
+    };
+    let password = fields.get("password").unwrap_or_default();
+    let name = Some(form.name).filter(|n| !n.trim().is_empty());
+    let registered = match Registration::parse(
+        Some(form.email),
+        Some(password),
+        name,
+        FieldErrors::default(),
+    ) {
+        Ok(registration) => accounts::register(&state, registration).await,
+        Err(e) => Err(e),
+    };
+    let issued = match registered {
+        Ok(issued) => issued,
+        Err(AppError::Validation(errors)) => {
+            form.errors = errors;
+            return register_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &form);
+        }
+        Err(AppError::EmailTaken) => {
+            form.errors.add("email", EMAIL_TAKEN);
+            return register_page(StatusCode::CONFLICT, &session, &form);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let issued = sessions::replacing_cookie_sessions(&state, &req, issued).await?;
+    let response = signed_in(&session, &issued, form.next);
+    page_session::set_flash(&session, Flash::Registered);
+    Ok(response)
+}

@@ -1,0 +1,79 @@
+//! The state every handler shares, built once at startup. It sits below the routes, the
+//! extractors and the flows, and imports none of them.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::denylist::Denylist;
+use crate::passwords::PasswordHasher;
+use crate::tokens::jwt::{AccessClaims, JwtKeys, LEEWAY_SECS};
+use crate::users::UserCache;
+
+/// The lifetimes sign-in, rotation and revocation need (contract §1), in Unix milliseconds,
+/// derived once from [`Config`].
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    /// `REFRESH_TOKEN_TTL`.
+    pub refresh_ttl_ms: i64,
+    /// `SESSION_MAX_AGE`.
+    pub session_max_age_ms: i64,
+    /// `REFRESH_REUSE_GRACE`.
+    pub reuse_grace_ms: i64,
+    /// How long a revoked session must be remembered: the longest an access token issued in it
+    /// can still verify (`ACCESS_TOKEN_TTL` plus the leeway).
+    pub family_memory_ms: i64,
+}
+
+impl SessionSettings {
+    /// The settings' lifetimes, in milliseconds.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            refresh_ttl_ms: millis(config.refresh_ttl),
+            session_max_age_ms: millis(config.session_max_age),
+            reuse_grace_ms: millis(config.reuse_grace),
+            family_memory_ms: millis(config.access_ttl)
+                .saturating_add(millis(Duration::from_secs(LEEWAY_SECS))),
+        }
+    }
+}
+
+/// A duration in whole milliseconds, saturating (settings are bounded far below the limit).
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The time now, Unix milliseconds: the unit of every stored time.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    /// The connection pool.
+    pub db: Db,
+    /// bcrypt on its own threads.
+    pub hasher: PasswordHasher,
+    /// Access-token keys and validation.
+    pub jwt: JwtKeys,
+    /// Revocations, in memory.
+    pub denylist: Denylist,
+    /// Users by id, for `GET /api/me`.
+    pub users: UserCache,
+    /// Token lifetimes.
+    pub settings: SessionSettings,
+}
+
+impl AppState {
+    /// The whole in-memory check of an access token: signature and claims, then revocation.
+    /// The error is the `error_description` of the 401.
+    pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, &'static str> {
+        let claims = self.jwt.verify(token)?;
+        match self.denylist.refusal(&claims) {
+            Some(reason) => Err(reason),
+            None => Ok(claims),
+        }
+    }
+}
