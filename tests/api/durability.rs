@@ -131,9 +131,9 @@ async fn lowering_the_ttl_across_a_restart_resurrects_no_token(backend: Backend)
     assert_error(app.get_me(&access).await, 401, "invalid_token").await;
 }
 
-/// A revocation made by another instance after this one loaded its denylist, but more than the
-/// sync's 30 s overlap before it began serving, is still merged: the sync continues from the
-/// load's own time (it started from a fresh clock before, and never saw this one).
+/// A revocation made by another instance after this one loaded its denylist, but before it
+/// began serving, is still merged: the sync continues from where the load stopped in the
+/// revocation log (it once started from a fresh clock minus a 30 s overlap, and missed this).
 async fn a_revocation_between_the_load_and_the_first_sync_is_seen(backend: Backend) {
     let first = spawn_app(backend).await;
     let (_, pair) = first.signed_up_user().await;

@@ -496,7 +496,14 @@ async fn account_refreshes_silently_from_the_refresh_cookie(backend: Backend) {
     browser.jar.insert(ACCESS.into(), "garbage".into());
     let response = browser.get("/account").await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_ne!(browser.jar.get(ACCESS).map(String::as_str), Some("garbage"));
+    // A new, working access cookie replaced it (a merely cleared one would also differ).
+    let renewed = browser
+        .jar
+        .get(ACCESS)
+        .expect("a new access cookie")
+        .clone();
+    assert_ne!(renewed, "garbage");
+    assert_eq!(me_with_access_cookie(&app, &renewed).await, StatusCode::OK);
 }
 
 async fn account_without_credentials_redirects_to_login(backend: Backend) {

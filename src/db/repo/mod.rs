@@ -1,4 +1,4 @@
-//! Every query doorward makes, as plain synchronous functions on [`DbConn`], verb first:
+//! Every query doorward makes, as plain synchronous functions on [`DbConn`](crate::db::DbConn), verb first:
 //! accounts in [`users`], sign-in and rotation in [`sessions`], revocations and the log other
 //! instances follow in [`revocations`].
 //!
@@ -20,5 +20,3 @@ pub use sessions::{
     start_family,
 };
 pub use users::{find_user_by_email, find_user_by_id, update_password_hash};
-
-use super::DbConn;

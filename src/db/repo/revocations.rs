@@ -13,8 +13,8 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::DbConn;
 use super::users::{lock_family_owners, lock_user};
+use crate::db::DbConn;
 use crate::db::models::{LogEntry, NewLogEntry, log_kind};
 use crate::db::schema::{refresh_families, refresh_tokens, revocation_log, users};
 

@@ -4,9 +4,9 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::DbConn;
 use super::revocations::revoke_reused_family;
 use super::users::{find_user_by_email, insert_user, lock_user};
+use crate::db::DbConn;
 use crate::db::models::{FamilyRow, NewFamily, NewRefreshToken, NewUser, RefreshTokenRow, UserRow};
 use crate::db::schema::{refresh_families, refresh_tokens};
 

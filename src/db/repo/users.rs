@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::DbConn;
+use crate::db::DbConn;
 use crate::db::models::{NewUser, UserRow};
 use crate::db::schema::users;
 

@@ -17,16 +17,12 @@ pub mod next;
 pub mod response;
 pub mod sign_in;
 
-use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
 pub use response::CONTENT_SECURITY_POLICY;
 
-use crate::cookies;
 use crate::extractors::json::MAX_BODY_BYTES;
-use crate::page_session;
-use crate::sessions::IssuedSession;
 
 /// The stylesheet, built into the binary: a deployed server serves exactly what it was built
 /// with, never whatever `static/` folder happens to be in its working directory.
@@ -55,12 +51,4 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, STATIC_CACHE_CONTROL))
         .body(STYLESHEET)
-}
-
-/// The end of every successful sign-in: a fresh page session, both cookies, 303 to `next`.
-fn signed_in(session: &Session, issued: &IssuedSession, next: Option<&str>) -> HttpResponse {
-    page_session::renew_at_sign_in(session);
-    let mut builder = response::see_other(&next::next_location(next));
-    cookies::set_both(&mut builder, issued.cookies());
-    builder.finish()
 }

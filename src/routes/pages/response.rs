@@ -1,12 +1,17 @@
 //! How pages answer: the pages' security headers, rendering, redirects, and [`PageError`] for
 //! everything that is not the page asked for, as small HTML pages, never JSON.
 
+use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;
 
+use super::next::next_location;
+use crate::cookies;
 use crate::error::AppError;
+use crate::page_session;
+use crate::sessions::IssuedSession;
 use crate::templates::MessagePage;
 
 /// The pages' Content-Security-Policy: nothing inline, nothing foreign, never framed.
@@ -44,6 +49,14 @@ pub fn see_other(location: &str) -> HttpResponseBuilder {
     let mut builder = page_builder(StatusCode::SEE_OTHER);
     builder.insert_header((header::LOCATION, location.to_owned()));
     builder
+}
+
+/// The end of every successful sign-in: a fresh page session, both cookies, 303 to `next`.
+pub fn signed_in(session: &Session, issued: &IssuedSession, next: Option<&str>) -> HttpResponse {
+    page_session::renew_at_sign_in(session);
+    let mut builder = see_other(&next_location(next));
+    cookies::set_both(&mut builder, issued.cookies());
+    builder.finish()
 }
 
 /// Why a page could not be shown. Handlers `?` it; it renders as a message page.

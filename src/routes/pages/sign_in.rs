@@ -6,8 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::form::{CheckedForm, query};
 use super::next::{link_with_next, safe_next};
-use super::response::{PageError, page_builder, render};
-use super::signed_in;
+use super::response::{PageError, page_builder, render, signed_in};
 use crate::accounts::{self, Registration};
 use crate::error::{AppError, FieldErrors};
 use crate::page_session::{self, Flash};
