@@ -149,6 +149,11 @@ pub struct Config {
     pub sync_interval: Duration,
     /// `DOORWARD_PURGE_INTERVAL`: how often expired rows are deleted.
     pub purge_interval: Duration,
+    /// `DOORWARD_TRUSTED_PROXIES`: the peers whose forwarded headers `/auth/verify` believes.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `DOORWARD_FORWARD_AUTH_REDIRECT`: answer a denied browser navigation with 302 instead of
+    /// 401 + `Location` (for Traefik and Caddy, which pass the answer through).
+    pub forward_auth_redirects: bool,
     /// `BCRYPT_COST`.
     pub bcrypt_cost: u32,
     /// `DOORWARD_WORKERS`: HTTP worker threads (default: one per core).
@@ -239,6 +244,21 @@ impl Config {
             ));
         }
 
+        let trusted_proxies = var("DOORWARD_TRUSTED_PROXIES")
+            .map(|raw| parse_proxies(&raw))
+            .transpose()?
+            .unwrap_or_default();
+        let forward_auth_redirects = match var("DOORWARD_FORWARD_AUTH_REDIRECT").as_deref() {
+            None | Some("401") => false,
+            Some("302") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "DOORWARD_FORWARD_AUTH_REDIRECT",
+                    format!("expected 401 or 302, got '{other}'"),
+                ));
+            }
+        };
+
         let bcrypt_cost = match var("BCRYPT_COST") {
             None => 12,
             Some(raw) => raw
@@ -279,6 +299,8 @@ impl Config {
             reuse_grace,
             sync_interval,
             purge_interval,
+            trusted_proxies,
+            forward_auth_redirects,
             bcrypt_cost,
             workers,
         })
@@ -339,6 +361,21 @@ fn parse_public_url(raw: &str) -> Result<Url, ConfigError> {
         return Err(ConfigError::new(NAME, format!("no host in '{raw}'")));
     }
     Ok(url)
+}
+
+fn parse_proxies(raw: &str) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|ip| {
+            ip.parse().map_err(|_| {
+                ConfigError::new(
+                    "DOORWARD_TRUSTED_PROXIES",
+                    format!("expected IP addresses such as 127.0.0.1, got '{ip}'"),
+                )
+            })
+        })
+        .collect()
 }
 
 fn parse_cors_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
@@ -443,6 +480,20 @@ mod tests {
             config(&[("BCRYPT_COST", "3")]).unwrap_err().setting,
             "BCRYPT_COST"
         );
+        assert_eq!(
+            config(&[("DOORWARD_TRUSTED_PROXIES", "10.0.0.0/8")])
+                .unwrap_err()
+                .setting,
+            "DOORWARD_TRUSTED_PROXIES"
+        );
+        assert_eq!(
+            config(&[("DOORWARD_FORWARD_AUTH_REDIRECT", "303")])
+                .unwrap_err()
+                .setting,
+            "DOORWARD_FORWARD_AUTH_REDIRECT"
+        );
+        let proxies = config(&[("DOORWARD_TRUSTED_PROXIES", "127.0.0.1, ::1")]).unwrap();
+        assert_eq!(proxies.trusted_proxies.len(), 2);
         assert_eq!(
             config(&[("BCRYPT_COST", "32")]).unwrap_err().setting,
             "BCRYPT_COST"

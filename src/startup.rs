@@ -22,6 +22,7 @@ use crate::page_session;
 use crate::passwords::PasswordHasher;
 use crate::revocation_sync::{self, LogPosition};
 use crate::routes;
+use crate::routes::forward_auth::ForwardAuth;
 use crate::state::{AppState, SessionSettings};
 use crate::tokens::jwt::JwtKeys;
 use crate::users::UserCache;
@@ -122,6 +123,12 @@ impl Application {
             page_session::session_key(secret.expose()).map_err(StartupError::Other)?;
 
         let is_https = public_url.scheme() == "https";
+        let routes = routes::configure(ForwardAuth {
+            trusted_proxies: config.trusted_proxies.clone(),
+            redirects: config.forward_auth_redirects,
+            public_url: public_url.clone(),
+            origins: Arc::clone(&allowed),
+        });
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -135,7 +142,7 @@ impl Application {
                 .wrap(request_logger())
                 .app_data(server_state.clone())
                 .app_data(origins.clone())
-                .configure(routes::configure)
+                .configure(routes.clone())
         })
         .workers(config.workers)
         .shutdown_timeout(5)

@@ -46,6 +46,23 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   echo "tests/run.sh: throwaway PostgreSQL on 127.0.0.1:$port"
 fi
 
+# The forward-auth tests run a real nginx (tests/api/forward_auth.rs) with the shipped
+# docs/nginx/doorward.conf, started and stopped by the tests themselves. Debian's package is
+# installed here when missing, with service starts refused: no system nginx is left running.
+if [ -z "${NGINX:-}" ] && [ ! -x /usr/sbin/nginx ]; then
+  echo "tests/run.sh: installing nginx"
+  export DEBIAN_FRONTEND=noninteractive
+  policy_rc=/usr/sbin/policy-rc.d
+  made_policy=""
+  if [ ! -e "$policy_rc" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy_rc" && chmod +x "$policy_rc" && made_policy=1
+  fi
+  installed=0
+  apt-get update -qq && apt-get install -y -qq nginx >/dev/null || installed=$?
+  if [ -n "$made_policy" ]; then rm -f "$policy_rc"; fi
+  [ "$installed" = 0 ] || { echo "tests/run.sh: cannot install nginx" >&2; exit 1; }
+fi
+
 # The browser tests drive a real headless Chromium through chromedriver (tests/api/browser.rs).
 # Both come from Debian's packages, installed here when missing; chromedriver is started on a
 # free port and stopped on exit. Set CHROMEDRIVER_URL to use a chromedriver you run instead.

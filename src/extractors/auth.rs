@@ -67,31 +67,43 @@ pub fn presented_token(req: &HttpRequest) -> PresentedToken<'_> {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<AuthUser, actix_web::Error> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| AppError::Internal("application state is missing".into()))?;
+/// The whole check of a request's credential, in memory: found by the contract's precedence,
+/// then verified and checked against the denylist. `/auth/verify` answers with it too.
+pub fn verify_request(state: &AppState, req: &HttpRequest) -> Result<AccessClaims, AppError> {
     let token = match presented_token(req) {
         PresentedToken::Bearer(token) | PresentedToken::Cookie(token) => token,
         PresentedToken::MalformedHeader => {
             return Err(AppError::InvalidToken(
                 "the Authorization header must be 'Bearer <token>'",
-            )
-            .into());
+            ));
         }
         PresentedToken::DuplicateCookie => {
-            let error = AppError::InvalidToken("an authentication cookie was sent twice");
+            return Err(AppError::InvalidToken(DUPLICATE_COOKIE));
+        }
+        PresentedToken::None => return Err(AppError::Unauthorized),
+    };
+    state
+        .verify_access_token(token)
+        .map_err(AppError::InvalidToken)
+}
+
+const DUPLICATE_COOKIE: &str = "an authentication cookie was sent twice";
+
+fn authenticate(req: &HttpRequest) -> Result<AuthUser, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AppError::Internal("application state is missing".into()))?;
+    match verify_request(state, req) {
+        Ok(claims) => Ok(AuthUser { claims }),
+        // Both cookies are cleared: the browser holds a copy nobody can tell from the genuine.
+        Err(error @ AppError::InvalidToken(DUPLICATE_COOKIE)) => {
             let mut response = error.response_builder();
             cookies::clear_both(&mut response);
             let response = error.finish(response);
-            return Err(InternalError::from_response(error, response).into());
+            Err(InternalError::from_response(error, response).into())
         }
-        PresentedToken::None => return Err(AppError::Unauthorized.into()),
-    };
-    let claims = state
-        .verify_access_token(token)
-        .map_err(AppError::InvalidToken)?;
-    Ok(AuthUser { claims })
+        Err(error) => Err(error.into()),
+    }
 }
 
 impl FromRequest for AuthUser {

@@ -1,18 +1,26 @@
 //! HTTP routes, split by audience: bearer JSON ([`auth`]), cookie JSON for browser apps
-//! ([`cookie_auth`]) and the protected API ([`api`]). Each module exposes `configure`.
+//! ([`cookie_auth`]), the protected API ([`api`]), forward-auth for reverse proxies
+//! ([`forward_auth`]) and the HTML pages ([`pages`]). Each module exposes `configure`.
 
 pub mod api;
 pub mod auth;
 pub mod cookie_auth;
+pub mod forward_auth;
 pub mod pages;
 pub mod respond;
 
 use actix_web::web;
 
-/// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    auth::configure(cfg);
-    cookie_auth::configure(cfg);
-    api::configure(cfg);
-    pages::configure(cfg);
+/// Registers every route; `/auth/verify` carries its own settings.
+pub fn configure(
+    forward_auth: forward_auth::ForwardAuth,
+) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    let verify = forward_auth::configure(forward_auth);
+    move |cfg: &mut web::ServiceConfig| {
+        auth::configure(cfg);
+        cookie_auth::configure(cfg);
+        api::configure(cfg);
+        verify(cfg);
+        pages::configure(cfg);
+    }
 }

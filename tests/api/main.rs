@@ -9,6 +9,7 @@ mod browser;
 mod cookies;
 mod database_outage;
 mod durability;
+mod forward_auth;
 mod instances;
 mod logout;
 mod pages;

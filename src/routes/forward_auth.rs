@@ -1,0 +1,209 @@
+//! Forward-auth (`/auth/verify`): a reverse proxy (nginx `auth_request`, Traefik `forwardAuth`,
+//! Caddy `forward_auth`) asks doorward about each request before passing it to the app.
+//!
+//! The credential is read and verified exactly as [`crate::extractors::auth::AuthUser`] reads
+//! it (bearer wins, no fall-back, strict cookies, revocation from memory: no database). The
+//! CSRF rule is applied to the *original* request, whose method the proxy forwards. Forwarded
+//! headers are believed only from the peers `DOORWARD_TRUSTED_PROXIES` lists; from anyone else
+//! the request is judged as it arrived.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use url::{Url, form_urlencoded};
+
+use super::respond::no_store;
+use crate::cookies;
+use crate::csrf::{self, AllowedOrigins};
+use crate::error::AppError;
+use crate::extractors::auth::verify_request;
+use crate::state::AppState;
+
+/// The identity headers of an allowed request; a proxy copies them to the app.
+pub mod identity_header {
+    /// The user's id (`sub`).
+    pub const USER_ID: &str = "x-doorward-user-id";
+    /// The user's canonical email.
+    pub const EMAIL: &str = "x-doorward-email";
+    /// `user` or `admin`.
+    pub const ROLE: &str = "x-doorward-role";
+    /// The session (`sid`), for apps that key their own state by session.
+    pub const SESSION: &str = "x-doorward-session";
+}
+
+/// How `/auth/verify` answers, fixed at start.
+#[derive(Debug, Clone)]
+pub struct ForwardAuth {
+    /// `DOORWARD_TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `DOORWARD_FORWARD_AUTH_REDIRECT=302`.
+    pub redirects: bool,
+    /// Where the sign-in page is.
+    pub public_url: Url,
+    /// The origins the CSRF rule allows.
+    pub origins: Arc<AllowedOrigins>,
+}
+
+/// Registers `/auth/verify` (every method) with its own settings attached to the route, so it
+/// cannot be wired without them.
+pub fn configure(settings: ForwardAuth) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    let settings = web::Data::new(settings);
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.service(
+            web::resource("/auth/verify")
+                .app_data(settings.clone())
+                .route(web::route().to(verify)),
+        );
+    }
+}
+
+/// The request the proxy asks about, as far as it can be believed.
+struct Original {
+    method: Method,
+    url: Option<Url>,
+}
+
+fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+impl Original {
+    /// From a trusted proxy: `X-Forwarded-Method` (else `X-Original-Method`) and
+    /// `X-Original-URL` (else `X-Forwarded-Proto` + `X-Forwarded-Host` + `X-Forwarded-Uri`).
+    /// From anyone else: the request itself, with no URL to return to.
+    fn of(req: &HttpRequest, trusted: bool) -> Self {
+        if !trusted {
+            return Self {
+                method: req.method().clone(),
+                url: None,
+            };
+        }
+        let method = header_str(req, "x-forwarded-method")
+            .or_else(|| header_str(req, "x-original-method"))
+            .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+            .unwrap_or_else(|| req.method().clone());
+        let url = header_str(req, "x-original-url")
+            .map(str::to_owned)
+            .or_else(|| {
+                let proto = header_str(req, "x-forwarded-proto")?;
+                let host = header_str(req, "x-forwarded-host")?;
+                let uri = header_str(req, "x-forwarded-uri").unwrap_or("/");
+                Some(format!("{proto}://{host}{uri}"))
+            })
+            .and_then(|raw| Url::parse(&raw).ok());
+        Self { method, url }
+    }
+
+    fn is_unsafe(&self) -> bool {
+        !matches!(
+            self.method,
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        )
+    }
+
+    /// Where a denied browser navigation signs in: doorward's `/login`, with `next` when the
+    /// original URL is on doorward's own origin (the single-host layout), as a path.
+    fn login_location(&self, public_url: &Url) -> String {
+        let mut login = format!("{}/login", public_url.origin().ascii_serialization());
+        let same_origin = self
+            .url
+            .as_ref()
+            .filter(|url| url.origin() == public_url.origin());
+        if let Some(url) = same_origin {
+            let mut next = url.path().to_owned();
+            if let Some(query) = url.query() {
+                next.push('?');
+                next.push_str(query);
+            }
+            login.push_str("?next=");
+            login.extend(form_urlencoded::byte_serialize(next.as_bytes()));
+        }
+        login
+    }
+}
+
+/// True when the original request is a browser navigation: it accepts HTML.
+fn wants_html(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .any(|accept| accept.contains("text/html"))
+}
+
+async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    settings: web::Data<ForwardAuth>,
+) -> HttpResponse {
+    let trusted = req
+        .peer_addr()
+        .is_some_and(|peer| settings.trusted_proxies.contains(&peer.ip()));
+    let original = Original::of(&req, trusted);
+    if original.is_unsafe()
+        && cookies::read(&req).any_present()
+        && csrf::is_cross_site(&req, &settings.origins)
+    {
+        let error = AppError::CsrfFailed;
+        return error.finish(error.response_builder());
+    }
+    match verify_request(&state, &req) {
+        Ok(claims) => {
+            let mut builder = no_store(StatusCode::OK);
+            builder
+                .insert_header((identity_header::USER_ID, claims.sub.as_str()))
+                .insert_header((identity_header::EMAIL, claims.email.as_str()))
+                .insert_header((identity_header::ROLE, claims.role.as_str()))
+                .insert_header((identity_header::SESSION, claims.sid.to_string()));
+            builder.finish()
+        }
+        Err(error) => {
+            let mut builder = error.response_builder();
+            if wants_html(&req) {
+                builder.insert_header((
+                    header::LOCATION,
+                    original.login_location(&settings.public_url),
+                ));
+                if settings.redirects {
+                    builder.status(StatusCode::FOUND);
+                }
+            }
+            error.finish(builder)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let req = TestRequest::get()
+            .insert_header(("x-forwarded-method", "POST"))
+            .insert_header(("x-original-url", "http://localhost:8080/app?x=1"))
+            .to_http_request();
+        let believed = Original::of(&req, true);
+        assert_eq!(believed.method, Method::POST);
+        assert!(believed.is_unsafe());
+        let public = Url::parse("http://localhost:8080").unwrap();
+        assert_eq!(
+            believed.login_location(&public),
+            "http://localhost:8080/login?next=%2Fapp%3Fx%3D1"
+        );
+        let ignored = Original::of(&req, false);
+        assert_eq!(ignored.method, Method::GET);
+        assert_eq!(
+            ignored.login_location(&public),
+            "http://localhost:8080/login"
+        );
+        let elsewhere = Url::parse("https://auth.example.com").unwrap();
+        assert_eq!(
+            believed.login_location(&elsewhere),
+            "https://auth.example.com/login",
+            "no next to another origin"
+        );
+    }
+}
