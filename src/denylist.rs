@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::db::models::{LogEntry, log_kind};
@@ -63,15 +64,36 @@ impl Entries {
 }
 
 /// The in-memory denylist, shared by every worker.
-#[derive(Default)]
 pub struct Denylist {
     entries: RwLock<Entries>,
+    /// Bumped after every change, so open WebSockets re-check their session at once
+    /// ([`crate::ws`]); token checks never touch it.
+    changes: watch::Sender<u64>,
+}
+
+impl Default for Denylist {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Denylist {
     /// An empty list.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            entries: RwLock::default(),
+            changes: watch::Sender::new(0),
+        }
+    }
+
+    /// Wakes whoever waits on [`Self::subscribe`] once a change is recorded.
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that wakes after every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Why a verified token is refused, or `None` when it is still good.
@@ -96,6 +118,7 @@ impl Denylist {
     /// Records a denylisted `jti` until `forget_at_ms`.
     pub fn revoke_jti(&self, jti: Uuid, forget_at_ms: i64) {
         keep_later(&mut self.write().jtis, jti, forget_at_ms);
+        self.changed();
     }
 
     /// Records revoked families (ids that are not UUIDs cannot be in any token and are skipped).
@@ -104,11 +127,14 @@ impl Denylist {
         for id in ids {
             entries.revoke_family(id, forget_at_ms);
         }
+        drop(entries);
+        self.changed();
     }
 
     /// Records a user's cut-off, keeping the later one.
     pub fn set_cutoff(&self, user_id: &str, cutoff_secs: i64, forget_at_ms: i64) {
         self.write().set_cutoff(user_id, cutoff_secs, forget_at_ms);
+        self.changed();
     }
 
     /// Merges revocation-log entries (at start, and from other instances) under one write
@@ -125,6 +151,10 @@ impl Denylist {
                 }
                 _ => {}
             }
+        }
+        drop(entries);
+        if !log.is_empty() {
+            self.changed();
         }
     }
 

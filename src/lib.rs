@@ -16,6 +16,7 @@
 //! - [`cookies`] and [`csrf`]: the browser transport's cookies and its CSRF rule.
 //! - [`routes`]: the HTTP routes and pages; [`templates`]: the pages' views; [`error`]: the
 //!   one error type of the JSON API and its shape.
+//! - [`ws`]: authenticated WebSockets that close when their session ends.
 //! - [`startup`]: wiring only.
 
 pub mod accounts;
@@ -38,3 +39,4 @@ pub mod state;
 pub mod templates;
 pub mod tokens;
 pub mod users;
+pub mod ws;

@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::extractors::auth::{PresentedToken, presented_token};
 use crate::state::{AppState, now_ms};
 use crate::tokens::jwt::{AccessClaims, IssuedAccessToken, LEEWAY_SECS, Subject};
-use crate::tokens::refresh::{PlainRefreshToken, RefreshTokenHash};
+use crate::tokens::opaque::{OpaqueToken, OpaqueTokenHash};
 use crate::users::{CacheGeneration, NewAccount, User};
 
 /// What a sign-in or refresh hands to the client, whatever the transport.
@@ -26,7 +26,7 @@ pub struct IssuedSession {
     /// The signed access token.
     pub access: IssuedAccessToken,
     /// The new refresh token.
-    pub refresh: PlainRefreshToken,
+    pub refresh: OpaqueToken,
     /// Seconds until the refresh token expires.
     pub refresh_expires_in: i64,
     /// The signed-in user.
@@ -51,8 +51,8 @@ enum Owner<'a> {
     New(&'a NewAccount),
 }
 
-fn new_refresh_token() -> Result<(PlainRefreshToken, RefreshTokenHash), AppError> {
-    let plain = PlainRefreshToken::generate().map_err(AppError::internal)?;
+fn new_refresh_token() -> Result<(OpaqueToken, OpaqueTokenHash), AppError> {
+    let plain = OpaqueToken::generate().map_err(AppError::internal)?;
     let hash = plain.hash();
     Ok((plain, hash))
 }
@@ -137,7 +137,7 @@ async fn begin(state: &AppState, owner: Owner<'_>) -> Result<IssuedSession, AppE
 struct Pair {
     sid: Uuid,
     cutoff: i64,
-    refresh: PlainRefreshToken,
+    refresh: OpaqueToken,
     refresh_expires_at: i64,
     now: i64,
 }
@@ -171,7 +171,7 @@ fn issue(
 /// `invalid_grant`; reuse outside the grace (or a second reuse within it) revokes the whole
 /// family first.
 pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedSession, AppError> {
-    let presented = RefreshTokenHash::of_presented(presented).ok_or(AppError::InvalidGrant)?;
+    let presented = OpaqueTokenHash::of_presented(presented).ok_or(AppError::InvalidGrant)?;
     let (refresh, hash) = new_refresh_token()?;
     let rules = RotationRules {
         clock: now_ms,
@@ -255,10 +255,10 @@ pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), 
         .iter()
         .filter_map(|token| state.jwt.verify_ignoring_expiry(token).ok())
         .collect();
-    let refresh_hashes: Vec<RefreshTokenHash> = credentials
+    let refresh_hashes: Vec<OpaqueTokenHash> = credentials
         .refresh_tokens
         .iter()
-        .filter_map(|token| RefreshTokenHash::of_presented(token))
+        .filter_map(|token| OpaqueTokenHash::of_presented(token))
         .collect();
     if claims.is_empty() && refresh_hashes.is_empty() {
         return Ok(());

@@ -51,11 +51,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Single-use WebSocket tickets, by hash.
+    ws_tickets (ticket_hash) {
+        ticket_hash -> Text,
+        claims -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     refresh_families,
     refresh_tokens,
-    revocation_log
+    revocation_log,
+    ws_tickets
 );

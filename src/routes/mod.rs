@@ -1,6 +1,7 @@
 //! HTTP routes, split by audience: bearer JSON ([`auth`]), cookie JSON for browser apps
 //! ([`cookie_auth`]), the protected API ([`api`]), forward-auth for reverse proxies
-//! ([`forward_auth`]) and the HTML pages ([`pages`]). Each module exposes `configure`.
+//! ([`forward_auth`]), doorward's WebSocket ([`ws`]) and the HTML pages ([`pages`]). Each
+//! module exposes `configure`.
 
 pub mod api;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod cookie_auth;
 pub mod forward_auth;
 pub mod pages;
 pub mod respond;
+pub mod ws;
 
 use actix_web::web;
 
@@ -21,6 +23,7 @@ pub fn configure(
         cookie_auth::configure(cfg);
         api::configure(cfg);
         verify(cfg);
+        ws::configure(cfg);
         pages::configure(cfg);
     }
 }

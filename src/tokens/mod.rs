@@ -1,4 +1,5 @@
-//! Tokens: signed JWT access tokens ([`jwt`]) and opaque refresh tokens ([`refresh`]).
+//! Tokens: signed JWT access tokens ([`jwt`]) and opaque tokens ([`opaque`]): refresh
+//! tokens and WebSocket tickets.
 
 pub mod jwt;
-pub mod refresh;
+pub mod opaque;

@@ -317,6 +317,19 @@ fn start_binary_with(
     dir: &std::path::Path,
     with_secret: bool,
 ) -> (std::process::Child, u16) {
+    let (child, port, _log) = start_binary_logging(database_url, dir, with_secret);
+    (child, port)
+}
+
+/// The server's log lines, as it writes them.
+pub type ServerLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// As [`start_binary_with`], also keeping every line the server logs at `info`.
+pub fn start_binary_logging(
+    database_url: &str,
+    dir: &std::path::Path,
+    with_secret: bool,
+) -> (std::process::Child, u16, ServerLog) {
     use std::io::{BufRead, BufReader};
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"));
     command
@@ -342,8 +355,14 @@ fn start_binary_with(
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, port)
+    let log = ServerLog::default();
+    let kept = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (child, port, log)
 }
 
 /// `kill -9` right after the answers: nothing acknowledged may be lost.

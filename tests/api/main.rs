@@ -16,3 +16,4 @@ mod pages;
 mod refresh;
 mod register_login;
 mod token_checks;
+mod ws;

@@ -171,8 +171,8 @@ pub fn database_clock_ms(conn: &mut DbConn) -> QueryResult<Option<i64>> {
     }
 }
 
-/// Deletes what can no longer matter: log entries past their time, refresh tokens past
-/// theirs, and families ended before `family_horizon_ms` with no token left. Returns the rows
+/// Deletes what can no longer matter: log entries and WebSocket tickets past their time,
+/// refresh tokens past theirs, and families ended before `family_horizon_ms` with no token left. Returns the rows
 /// deleted.
 pub fn purge_expired(conn: &mut DbConn, now_ms: i64, family_horizon_ms: i64) -> QueryResult<usize> {
     let entries =
@@ -190,5 +190,6 @@ pub fn purge_expired(conn: &mut DbConn, now_ms: i64, family_horizon_ms: i64) -> 
             ),
     )
     .execute(conn)?;
-    Ok(entries + tokens + families)
+    let tickets = super::tickets::purge_tickets(conn, now_ms)?;
+    Ok(entries + tokens + families + tickets)
 }

@@ -1,4 +1,5 @@
-//! Refresh tokens: opaque random strings handed to clients, stored only as hashes.
+//! Opaque tokens (refresh tokens, WebSocket tickets): random strings handed to clients, stored
+//! only as hashes.
 //!
 //! The token is 256 bits from the operating system's CSPRNG; the database keeps its SHA-256, so
 //! a leaked table cannot be replayed. Rotation, reuse detection and families are storage rules
@@ -9,13 +10,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-/// The longest refresh token looked up; anything longer is refused without a query.
+/// The longest opaque token looked up; anything longer is refused without a query.
 const MAX_PRESENTED_BYTES: usize = 256;
 
-/// A refresh token as the client sees it. Never logged.
-pub struct PlainRefreshToken(SecretString);
+/// An opaque token as the client sees it. Never logged.
+pub struct OpaqueToken(SecretString);
 
-impl PlainRefreshToken {
+impl OpaqueToken {
     /// 32 random bytes, base64url without padding (43 characters).
     pub fn generate() -> Result<Self, getrandom::Error> {
         let mut bytes = [0u8; 32];
@@ -29,22 +30,22 @@ impl PlainRefreshToken {
     }
 
     /// The hash to store.
-    pub fn hash(&self) -> RefreshTokenHash {
-        RefreshTokenHash::of(self.expose())
+    pub fn hash(&self) -> OpaqueTokenHash {
+        OpaqueTokenHash::of(self.expose())
     }
 }
 
-impl std::fmt::Debug for PlainRefreshToken {
+impl std::fmt::Debug for OpaqueToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PlainRefreshToken")
+        f.write_str("OpaqueToken")
     }
 }
 
 /// The SHA-256 of a refresh token, base64url: the only form the database sees.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RefreshTokenHash(String);
+pub struct OpaqueTokenHash(String);
 
-impl RefreshTokenHash {
+impl OpaqueTokenHash {
     fn of(token: &str) -> Self {
         Self(URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes())))
     }
@@ -60,9 +61,9 @@ impl RefreshTokenHash {
     }
 }
 
-impl std::fmt::Debug for RefreshTokenHash {
+impl std::fmt::Debug for OpaqueTokenHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefreshTokenHash")
+        f.write_str("OpaqueTokenHash")
     }
 }
 
@@ -72,20 +73,17 @@ mod tests {
 
     #[test]
     fn tokens_are_long_random_and_hashed() {
-        let a = PlainRefreshToken::generate().unwrap();
-        let b = PlainRefreshToken::generate().unwrap();
+        let a = OpaqueToken::generate().unwrap();
+        let b = OpaqueToken::generate().unwrap();
         assert_eq!(a.expose().len(), 43);
         assert_ne!(a.expose(), b.expose());
-        assert_eq!(
-            a.hash(),
-            RefreshTokenHash::of_presented(a.expose()).unwrap()
-        );
+        assert_eq!(a.hash(), OpaqueTokenHash::of_presented(a.expose()).unwrap());
         assert_ne!(a.hash().as_str(), a.expose());
         assert_eq!(
             format!("{a:?} {:?}", a.hash()),
-            "PlainRefreshToken RefreshTokenHash"
+            "OpaqueToken OpaqueTokenHash"
         );
-        assert!(RefreshTokenHash::of_presented("").is_none());
-        assert!(RefreshTokenHash::of_presented(&"x".repeat(257)).is_none());
+        assert!(OpaqueTokenHash::of_presented("").is_none());
+        assert!(OpaqueTokenHash::of_presented(&"x".repeat(257)).is_none());
     }
 }
