@@ -173,6 +173,11 @@ impl Role {
         }
     }
 
+    /// True when this role may do what `required` may: an admin may do what a user may.
+    pub fn includes(self, required: Role) -> bool {
+        self == required || self == Self::Admin
+    }
+
     /// Reads the stored name; anything unknown is the least privileged role.
     pub fn from_stored(raw: &str) -> Self {
         if raw == "admin" {

@@ -57,9 +57,9 @@ pub enum AppError {
     /// Credentials that were presented but are not acceptable.
     #[error("{0}")]
     InvalidToken(&'static str),
-    /// Authenticated, but the role does not allow this.
-    #[error("insufficient scope")]
-    InsufficientScope,
+    /// Authenticated, but the role does not allow this (`RequireRole`).
+    #[error("this route needs the {0} role")]
+    InsufficientRole(&'static str),
     /// A cookie-carrying unsafe request from somewhere not allowed (contract §3, CSRF).
     #[error("cross-site request refused")]
     CsrfFailed,
@@ -93,8 +93,8 @@ pub mod code {
     pub const UNAUTHORIZED: &str = "unauthorized";
     /// 401 with bad credentials.
     pub const INVALID_TOKEN: &str = "invalid_token";
-    /// 403 for the role.
-    pub const INSUFFICIENT_SCOPE: &str = "insufficient_scope";
+    /// 403 for the role. The challenge says `insufficient_scope`, RFC 6750's name for it.
+    pub const INSUFFICIENT_ROLE: &str = "insufficient_role";
     /// 403 for CSRF.
     pub const CSRF_FAILED: &str = "csrf_failed";
     /// 413.
@@ -136,7 +136,7 @@ impl AppError {
             Self::InvalidGrant => code::INVALID_GRANT,
             Self::Unauthorized => code::UNAUTHORIZED,
             Self::InvalidToken(_) => code::INVALID_TOKEN,
-            Self::InsufficientScope => code::INSUFFICIENT_SCOPE,
+            Self::InsufficientRole(_) => code::INSUFFICIENT_ROLE,
             Self::CsrfFailed => code::CSRF_FAILED,
             Self::PayloadTooLarge => code::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) | Self::Busy => code::UNAVAILABLE,
@@ -151,7 +151,7 @@ impl AppError {
             Self::InvalidToken(description) => Some(format!(
                 r#"{REALM}, error="invalid_token", error_description="{description}""#
             )),
-            Self::InsufficientScope => Some(format!(r#"{REALM}, error="insufficient_scope""#)),
+            Self::InsufficientRole(_) => Some(format!(r#"{REALM}, error="insufficient_scope""#)),
             _ => None,
         }
     }
@@ -205,7 +205,7 @@ impl ResponseError for AppError {
             | Self::InvalidGrant
             | Self::Unauthorized
             | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope | Self::CsrfFailed => StatusCode::FORBIDDEN,
+            Self::InsufficientRole(_) | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

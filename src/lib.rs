@@ -26,6 +26,7 @@ pub mod csrf;
 pub mod db;
 pub mod denylist;
 pub mod domain;
+pub mod embed;
 pub mod error;
 pub mod extractors;
 pub mod keyfile;

@@ -1,31 +1,16 @@
-//! Wiring: builds the shared [`AppState`], binds the listener (port 0 works), registers the
-//! middleware and routes, and follows the revocation log beside the server
-//! ([`crate::revocation_sync`]).
+//! The doorward binary's server: binds the listener (port 0 works), starts [`Doorward`] on it
+//! and serves its routes, its start page and a request log.
 
 use std::net::TcpListener;
-use std::sync::Arc;
-use std::time::Duration;
 
-use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::http::{Method, header};
-use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::middleware::Logger;
+use actix_web::{App, HttpServer};
 use url::Url;
 
-use crate::config::{Config, ConfigError, DatabaseTarget};
-use crate::csrf::{self, AllowedOrigins};
-use crate::db::{Db, SetupError};
-use crate::denylist::Denylist;
-use crate::keyfile;
-use crate::page_session;
-use crate::passwords::PasswordHasher;
-use crate::revocation_sync::{self, LogPosition};
-use crate::routes;
-use crate::routes::forward_auth::ForwardAuth;
-use crate::state::{AppState, SessionSettings};
-use crate::tokens::jwt::JwtKeys;
-use crate::users::UserCache;
+use crate::config::{Config, ConfigError};
+use crate::db::SetupError;
+use crate::embed::Doorward;
 
 /// Why the server could not start; printed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -52,56 +37,13 @@ pub enum StartupError {
 /// A bound, built server, not yet running.
 pub struct Application {
     port: u16,
-    public_url: Url,
     server: Server,
-    state: web::Data<AppState>,
-    sync_interval: Duration,
-    purge_interval: Duration,
-    /// Where the initial load stopped in the revocation log: the sync continues from there,
-    /// so nothing revoked between the load and the first sync is skipped.
-    loaded_to: LogPosition,
+    doorward: Doorward,
 }
 
 impl Application {
-    /// Opens the database, loads the denylist, binds the listener and builds the server.
+    /// Binds the listener, starts doorward on the database and builds the server.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let secret = match (&config.jwt_secret, &config.database) {
-            (Some(secret), _) => secret.clone(),
-            (None, DatabaseTarget::Sqlite(path)) => {
-                keyfile::load_or_create(&keyfile::path_beside(path))?
-            }
-            (None, DatabaseTarget::Postgres(_)) => {
-                return Err(StartupError::Other(
-                    "JWT_SECRET: required with PostgreSQL".into(),
-                ));
-            }
-        };
-        let target = config.database.clone();
-        let cost = config.bcrypt_cost;
-        let (db, hasher) = web::block(move || {
-            let db = Db::connect(&target)?;
-            let hasher = PasswordHasher::start(cost)
-                .map_err(|e| StartupError::Other(format!("BCRYPT_COST: {e}")))?;
-            Ok::<_, StartupError>((db, hasher))
-        })
-        .await
-        .map_err(|e| StartupError::Other(e.to_string()))??;
-
-        revocation_sync::check_clock(&db).await;
-        let (revocations, loaded_to) = revocation_sync::read_after(&db, LogPosition::default())
-            .await
-            .map_err(|e| StartupError::Other(format!("cannot load the denylist: {e}")))?;
-        let state = web::Data::new(AppState {
-            db,
-            hasher,
-            jwt: JwtKeys::new(&secret, &config.issuer, &config.audience, config.access_ttl),
-            denylist: Denylist::new(),
-            users: UserCache::default(),
-            settings: SessionSettings::from_config(&config),
-        });
-        revocation_sync::apply(&state, &revocations);
-        log::info!("denylist loaded: {} entries", state.denylist.len());
-
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
             address: config.bind.clone(),
             source,
@@ -116,51 +58,32 @@ impl Application {
             None => Url::parse(&format!("http://localhost:{port}"))
                 .map_err(|e| StartupError::Other(e.to_string()))?,
         };
-        let allowed = Arc::new(AllowedOrigins::new(&public_url, &config.cors_origins));
-        let origins = web::Data::from(Arc::clone(&allowed));
-        let cors_origins = Arc::new(config.cors_origins.clone());
-        let session_key =
-            page_session::session_key(secret.expose()).map_err(StartupError::Other)?;
+        let (bind, workers) = (config.bind.clone(), config.workers);
+        let doorward = Doorward::start_at(config, public_url).await?;
 
-        let is_https = public_url.scheme() == "https";
-        let routes = routes::configure(ForwardAuth {
-            trusted_proxies: config.trusted_proxies.clone(),
-            redirects: config.forward_auth_redirects,
-            public_url: public_url.clone(),
-            origins: Arc::clone(&allowed),
-        });
-        let server_state = state.clone();
+        let routes = doorward.routes();
+        let start_page = doorward.start_page();
+        let headers = doorward.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn({
-                    let allowed = Arc::clone(&allowed);
-                    move |req, next| csrf::guard(Arc::clone(&allowed), req, next)
-                }))
-                .wrap(page_session::middleware(session_key.clone()))
-                .wrap(cors(&cors_origins))
-                .wrap(security_headers(is_https))
+                .wrap(headers.security_headers())
                 .wrap(request_logger())
-                .app_data(server_state.clone())
-                .app_data(origins.clone())
                 .configure(routes.clone())
+                .configure(start_page.clone())
         })
-        .workers(config.workers)
+        .workers(workers)
         .shutdown_timeout(5)
         .listen(listener)
         .map_err(|source| StartupError::Bind {
-            address: config.bind.clone(),
+            address: bind,
             source,
         })?
         .run();
 
         Ok(Self {
             port,
-            public_url,
             server,
-            state,
-            sync_interval: config.sync_interval,
-            purge_interval: config.purge_interval,
-            loaded_to,
+            doorward,
         })
     }
 
@@ -176,44 +99,24 @@ impl Application {
 
     /// The origin browsers use.
     pub fn public_url(&self) -> &Url {
-        &self.public_url
+        self.doorward.public_url()
     }
 
-    /// Serves until the process is told to stop, following the revocation log meanwhile.
+    /// The denylist, for doorward's own tests.
+    #[doc(hidden)]
+    pub fn denylist_len(&self) -> usize {
+        self.doorward.state().denylist.len()
+    }
+
+    /// Serves until the process is told to stop; the revocation log is followed meanwhile and
+    /// no longer once the server and this are gone.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sync = tokio::spawn(revocation_sync::follow(
-            self.state,
-            self.sync_interval,
-            self.purge_interval,
-            self.loaded_to,
-        ));
-        let outcome = self.server.await;
-        sync.abort();
+        let Self {
+            server, doorward, ..
+        } = self;
+        let outcome = server.await;
+        drop(doorward);
         outcome
-    }
-}
-
-/// CORS for the listed origins only, with credentials (contract §3). Other origins get no CORS
-/// headers; their requests are not blocked here, since same-origin requests carry `Origin` too.
-fn cors(origins: &[String]) -> Cors {
-    origins
-        .iter()
-        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
-        .allowed_methods([Method::GET, Method::POST])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .supports_credentials()
-        .block_on_origin_mismatch(false)
-        .max_age(600)
-}
-
-/// Headers every answer carries, JSON included: `nosniff`, and HSTS when the public URL is
-/// https (a browser that once reached doorward over TLS never falls back to plain http).
-fn security_headers(is_https: bool) -> DefaultHeaders {
-    let headers = DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
-    if is_https {
-        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
-    } else {
-        headers
     }
 }
 

@@ -4,7 +4,9 @@
 //! fall-back to the cookie; otherwise the `__Host-access_token` cookie is used (contract §3).
 //! Verification is signature and claims ([`crate::tokens::jwt`]) then revocation
 //! ([`crate::denylist`]): both in memory, so the future is ready at once and no database is
-//! touched. CSRF is enforced before any handler runs, by [`crate::csrf`].
+//! touched. The CSRF rule ([`crate::csrf`]) is checked here too, so an embedding app's own
+//! routes get it without doorward's middleware: an unsafe cookie request from another site is
+//! 403 `csrf_failed` before the handler runs.
 
 use std::future::{Ready, ready};
 
@@ -13,16 +15,32 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::cookies::{self, CookieValue};
+use crate::csrf::{self, AllowedOrigins};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::jwt::AccessClaims;
 
-/// A request whose access token verified and is not revoked.
+/// A request whose access token verified and is not revoked: take it on a handler and the
+/// handler runs only for signed-in users. Refusals are the contract's: 401 with
+/// `WWW-Authenticate`, or 403 `csrf_failed`.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    /// The verified claims.
+    /// The verified claims: `sub` is the user id, `email`, `role`, `sid` the session.
     pub claims: AccessClaims,
 }
+
+impl AuthUser {
+    /// The user's id.
+    pub fn id(&self) -> &str {
+        &self.claims.sub
+    }
+}
+
+/// A signed-in user, or `None` for a request without credentials. Bad credentials are still
+/// refused with 401: actix's own `Option<AuthUser>` would turn a bad or revoked token into an
+/// anonymous request, so use this instead.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
 
 /// Where a request's access token came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,10 +107,23 @@ pub fn verify_request(state: &AppState, req: &HttpRequest) -> Result<AccessClaim
 
 const DUPLICATE_COOKIE: &str = "an authentication cookie was sent twice";
 
-fn authenticate(req: &HttpRequest) -> Result<AuthUser, actix_web::Error> {
+/// The state, once the request has passed the CSRF rule.
+fn state_after_csrf(req: &HttpRequest) -> Result<&AppState, AppError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AppError::Internal("application state is missing".into()))?;
+    let origins = req
+        .app_data::<web::Data<AllowedOrigins>>()
+        .ok_or_else(|| AppError::Internal("allowed origins are missing".into()))?;
+    if csrf::is_forbidden(req, origins) {
+        return Err(AppError::CsrfFailed);
+    }
+    Ok(state)
+}
+
+/// The extractor's check, in memory: CSRF, then the credential.
+pub(crate) fn authenticate(req: &HttpRequest) -> Result<AuthUser, actix_web::Error> {
+    let state = state_after_csrf(req)?;
     match verify_request(state, req) {
         Ok(claims) => Ok(AuthUser { claims }),
         // Both cookies are cleared: the browser holds a copy nobody can tell from the genuine.
@@ -112,5 +143,20 @@ impl FromRequest for AuthUser {
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         ready(authenticate(req))
+    }
+}
+
+impl FromRequest for MaybeAuthUser {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let user = match presented_token(req) {
+            PresentedToken::None => state_after_csrf(req)
+                .map(|_| Self(None))
+                .map_err(Into::into),
+            _ => authenticate(req).map(|user| Self(Some(user))),
+        };
+        ready(user)
     }
 }

@@ -35,7 +35,6 @@ const STATIC_CACHE_CONTROL: &str = "public, max-age=3600";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Form bodies get the same limit as JSON bodies (contract §5).
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .route("/", web::get().to(account::landing))
         .route("/login", web::get().to(sign_in::login_form))
         .route("/login", web::post().to(sign_in::login_submit))
         .route("/register", web::get().to(sign_in::register_form))
@@ -43,6 +42,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account", web::get().to(account::account))
         .route("/logout", web::post().to(account::logout))
         .route("/static/app.css", web::get().to(stylesheet));
+}
+
+/// Registers the start page, `/`: the doorward binary's, and an embedding app's if it wants it.
+pub fn configure_start_page(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(account::landing));
 }
 
 /// `GET /static/app.css`.

@@ -10,6 +10,10 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+mod builder;
+
+pub use builder::ConfigBuilder;
+
 /// One bad setting: its name and what is wrong with it, printed on one line.
 #[derive(Debug, thiserror::Error)]
 #[error("{setting}: {problem}")]
@@ -21,6 +25,14 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// A name [`ConfigBuilder::setting`] was given that is no setting.
+    fn unknown(name: &str) -> Self {
+        Self::new(
+            "ConfigBuilder::setting",
+            format!("'{name}' is not a setting"),
+        )
+    }
+
     fn new(setting: &'static str, problem: impl Into<String>) -> Self {
         Self {
             setting,
@@ -28,6 +40,27 @@ impl ConfigError {
         }
     }
 }
+
+/// Every setting's name, as the environment and [`ConfigBuilder::setting`] give it.
+const SETTING_NAMES: &[&str] = &[
+    "DATABASE_URL",
+    "DOORWARD_BIND",
+    "DOORWARD_PUBLIC_URL",
+    "DOORWARD_CORS_ORIGINS",
+    "JWT_SECRET",
+    "DOORWARD_ISSUER",
+    "DOORWARD_AUDIENCE",
+    "ACCESS_TOKEN_TTL",
+    "REFRESH_TOKEN_TTL",
+    "SESSION_MAX_AGE",
+    "REFRESH_REUSE_GRACE",
+    "DOORWARD_SYNC_INTERVAL",
+    "DOORWARD_PURGE_INTERVAL",
+    "DOORWARD_TRUSTED_PROXIES",
+    "DOORWARD_FORWARD_AUTH_REDIRECT",
+    "BCRYPT_COST",
+    "DOORWARD_WORKERS",
+];
 
 /// Where the data lives: the embedded SQLite file or a PostgreSQL server.
 #[derive(Clone)]
@@ -304,6 +337,11 @@ impl Config {
             bcrypt_cost,
             workers,
         })
+    }
+
+    /// Settings built in code, with no environment read.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
     }
 
     /// Reads the process environment (and `.env`, loaded by `main`).

@@ -1,0 +1,214 @@
+//! [`Doorward`]: the whole server as a part of another actix-web app.
+//!
+//! [`Doorward::start`] opens the database (migrating it), loads the revocations and starts
+//! following the revocation log; [`Doorward::routes`] registers doorward's routes and pages with
+//! their middleware (the CSRF rule, the page session, CORS, the security headers) on a scope
+//! that claims only doorward's own paths, so the app's routes sit beside them in any order.
+//! The doorward binary is this plus a listener ([`crate::startup`]).
+
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::cookie::Key;
+use actix_web::guard::{self, GuardContext};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::web;
+use url::Url;
+
+use crate::config::{Config, ConfigError, DatabaseTarget};
+use crate::csrf::{self, AllowedOrigins};
+use crate::db::Db;
+use crate::denylist::Denylist;
+use crate::keyfile;
+use crate::page_session;
+use crate::passwords::PasswordHasher;
+use crate::revocation_sync::{self, LogPosition};
+use crate::routes::{self, forward_auth::ForwardAuth, pages};
+use crate::startup::StartupError;
+use crate::state::{AppState, SessionSettings};
+use crate::tokens::jwt::JwtKeys;
+use crate::users::UserCache;
+
+/// The paths doorward answers; everything else is the app's.
+const EXACT_PATHS: &[&str] = &[
+    "/login",
+    "/register",
+    "/account",
+    "/logout",
+    "/ws",
+    "/api/me",
+    "/static/app.css",
+];
+
+/// True for a path of doorward's: `/auth/…` or one of [`EXACT_PATHS`].
+fn is_doorward_path(ctx: &GuardContext<'_>) -> bool {
+    let path = ctx.head().uri.path();
+    path.starts_with("/auth/") || EXACT_PATHS.contains(&path)
+}
+
+/// A running doorward: state loaded, revocation log followed. Keep it (or the routes it gave)
+/// for as long as the app serves; the log is followed until the last of them is dropped.
+#[derive(Clone)]
+pub struct Doorward {
+    state: web::Data<AppState>,
+    origins: Arc<AllowedOrigins>,
+    cors_origins: Arc<Vec<String>>,
+    session_key: Key,
+    forward_auth: ForwardAuth,
+    public_url: Url,
+    _sync: Arc<SyncTask>,
+}
+
+/// The revocation-log follower, stopped when the last [`Doorward`] clone is dropped.
+struct SyncTask(tokio::task::JoinHandle<()>);
+
+impl Drop for SyncTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Doorward {
+    /// Starts doorward inside an app: `config.public_url` must be set (the origin browsers see),
+    /// since doorward does not bind the listener and cannot guess it. Call it from within the
+    /// actix-web (tokio) runtime.
+    pub async fn start(config: Config) -> Result<Self, StartupError> {
+        let public_url = config.public_url.clone().ok_or(ConfigError {
+            setting: "DOORWARD_PUBLIC_URL",
+            problem: "required when doorward is embedded in an app".into(),
+        })?;
+        Self::start_at(config, public_url).await
+    }
+
+    /// As [`Self::start`], with the public origin given (the binary knows it once bound).
+    pub(crate) async fn start_at(config: Config, public_url: Url) -> Result<Self, StartupError> {
+        let secret = match (&config.jwt_secret, &config.database) {
+            (Some(secret), _) => secret.clone(),
+            (None, DatabaseTarget::Sqlite(path)) => {
+                keyfile::load_or_create(&keyfile::path_beside(path))?
+            }
+            (None, DatabaseTarget::Postgres(_)) => {
+                return Err(StartupError::Other(
+                    "JWT_SECRET: required with PostgreSQL".into(),
+                ));
+            }
+        };
+        let target = config.database.clone();
+        let cost = config.bcrypt_cost;
+        let (db, hasher) = web::block(move || {
+            let db = Db::connect(&target)?;
+            let hasher = PasswordHasher::start(cost)
+                .map_err(|e| StartupError::Other(format!("BCRYPT_COST: {e}")))?;
+            Ok::<_, StartupError>((db, hasher))
+        })
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))??;
+
+        revocation_sync::check_clock(&db).await;
+        let (revocations, loaded_to) = revocation_sync::read_after(&db, LogPosition::default())
+            .await
+            .map_err(|e| StartupError::Other(format!("cannot load the denylist: {e}")))?;
+        let state = web::Data::new(AppState {
+            db,
+            hasher,
+            jwt: JwtKeys::new(&secret, &config.issuer, &config.audience, config.access_ttl),
+            denylist: Denylist::new(),
+            users: UserCache::default(),
+            settings: SessionSettings::from_config(&config),
+        });
+        revocation_sync::apply(&state, &revocations);
+        log::info!("denylist loaded: {} entries", state.denylist.len());
+        // The follower continues from the load's own position, so nothing revoked between the
+        // load and the first sync is skipped.
+        let sync = tokio::spawn(revocation_sync::follow(
+            state.clone(),
+            config.sync_interval,
+            config.purge_interval,
+            loaded_to,
+        ));
+
+        let origins = Arc::new(AllowedOrigins::new(&public_url, &config.cors_origins));
+        Ok(Self {
+            session_key: page_session::session_key(secret.expose()).map_err(StartupError::Other)?,
+            forward_auth: ForwardAuth {
+                trusted_proxies: config.trusted_proxies.clone(),
+                redirects: config.forward_auth_redirects,
+                public_url: public_url.clone(),
+                origins: Arc::clone(&origins),
+            },
+            cors_origins: Arc::new(config.cors_origins.clone()),
+            origins,
+            public_url,
+            state,
+            _sync: Arc::new(SyncTask(sync)),
+        })
+    }
+
+    /// The origin browsers use.
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
+    }
+
+    /// Registers doorward's routes and pages (`/auth/…`, `/login`, `/register`, `/account`,
+    /// `/logout`, `/ws`, `/api/me`, `/static/app.css`), and what [`crate::AuthUser`] needs on
+    /// the app's own routes: `App::new().configure(doorward.routes())`.
+    pub fn routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+        let doorward = self.clone();
+        move |cfg: &mut web::ServiceConfig| {
+            let origins = Arc::clone(&doorward.origins);
+            cfg.app_data(doorward.state.clone())
+                .app_data(web::Data::from(Arc::clone(&origins)))
+                .service(
+                    web::scope("")
+                        .guard(guard::fn_guard(is_doorward_path))
+                        .wrap(from_fn(move |req, next| {
+                            csrf::guard(Arc::clone(&origins), req, next)
+                        }))
+                        .wrap(page_session::middleware(doorward.session_key.clone()))
+                        .wrap(cors(&doorward.cors_origins))
+                        .wrap(security_headers(doorward.public_url.scheme() == "https"))
+                        .configure(routes::configure(doorward.forward_auth.clone())),
+                );
+        }
+    }
+
+    /// Registers doorward's start page at `/`, for an app that has none of its own.
+    pub fn start_page(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+        pages::configure_start_page
+    }
+
+    /// The security headers of doorward's answers, for the routes outside [`Self::routes`].
+    pub(crate) fn security_headers(&self) -> DefaultHeaders {
+        security_headers(self.public_url.scheme() == "https")
+    }
+
+    /// The shared state, for the binary and doorward's tests.
+    pub(crate) fn state(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+}
+
+/// CORS for the listed origins only, with credentials (contract §3). Other origins get no CORS
+/// headers; their requests are not blocked here, since same-origin requests carry `Origin` too.
+fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods([Method::GET, Method::POST])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .supports_credentials()
+        .block_on_origin_mismatch(false)
+        .max_age(600)
+}
+
+/// Headers every answer carries, JSON included: `nosniff`, and HSTS when the public URL is
+/// https (a browser that once reached doorward over TLS never falls back to plain http).
+fn security_headers(is_https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    if is_https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        headers
+    }
+}
