@@ -11,12 +11,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
+use doorward::Role;
 use doorward::config::{DatabaseTarget, JwtSecret};
-use doorward::db::Db;
-use doorward::db::schema::revocation_log;
-use doorward::denylist::Denylist;
-use doorward::domain::Role;
-use doorward::tokens::jwt::{JwtKeys, Subject};
+use doorward::internals::Db;
+use doorward::internals::Denylist;
+use doorward::internals::schema::revocation_log;
+use doorward::internals::{JwtKeys, Subject};
 use uuid::Uuid;
 
 const DENYLISTED: usize = 10_000;

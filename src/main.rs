@@ -4,8 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use doorward::config::Config;
-use doorward::startup::Application;
+use doorward::{Application, Config};
 
 #[actix_web::main]
 async fn main() -> ExitCode {

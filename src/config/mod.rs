@@ -2,7 +2,7 @@
 //!
 //! Every problem names its setting in one line, so a bad deployment stops at once with a message
 //! an operator can act on. Nothing here touches the network or the database; resolving the JWT
-//! secret of an SQLite deployment (the `doorward.key` file) lives in [`crate::keyfile`].
+//! secret of an SQLite deployment (the `doorward.key` file) lives in `keyfile`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -351,7 +351,7 @@ impl Config {
 }
 
 /// Parses `500ms`, `30s`, `15m`, `12h`, `14d`.
-pub fn parse_duration(raw: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit())?;
     let (digits, unit) = raw.split_at(split);
@@ -368,7 +368,7 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
 }
 
 /// Hosts on which browsers treat plain `http://` as a secure context.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 

@@ -51,16 +51,12 @@ pub struct NewUser<'a> {
     pub created_at: i64,
 }
 
-/// A `refresh_families` row.
+/// The columns of a `refresh_families` row that rotation reads.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refresh_families)]
 pub struct FamilyRow {
     /// UUID (the access token's `sid`).
     pub id: String,
-    /// Owner.
-    pub user_id: String,
-    /// Unix ms of the sign-in.
-    pub created_at: i64,
     /// Absolute end of the family (`SESSION_MAX_AGE`), Unix ms.
     pub expires_at: i64,
     /// When it was revoked, Unix ms.
@@ -81,18 +77,12 @@ pub struct NewFamily<'a> {
     pub expires_at: i64,
 }
 
-/// A `refresh_tokens` row.
+/// The columns of a `refresh_tokens` row that rotation reads.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshTokenRow {
-    /// SHA-256 of the token, base64url.
-    pub token_hash: String,
     /// Family.
     pub family_id: String,
-    /// Owner (copied from the family, to lock the user first).
-    pub user_id: String,
-    /// Unix ms.
-    pub issued_at: i64,
     /// Unix ms; never past the family's end.
     pub expires_at: i64,
     /// When it was first rotated, Unix ms.

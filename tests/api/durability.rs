@@ -139,7 +139,7 @@ async fn a_revocation_between_the_load_and_the_first_sync_is_seen(backend: Backe
     let (_, pair) = first.signed_up_user().await;
     let access = str_of(&pair, "access_token");
     let config = doorward::config::Config::from_lookup(|k| first.settings.get(k).cloned()).unwrap();
-    let second = doorward::startup::Application::build(config).await.unwrap();
+    let second = doorward::Application::build(config).await.unwrap();
     let port = second.port();
     let handle = second.handle();
     assert_eq!(

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use doorward::Application;
 use doorward::config::Config;
-use doorward::db::models::UserRow;
-use doorward::db::{Db, repo};
-use doorward::startup::Application;
+use doorward::internals::UserRow;
+use doorward::internals::{Db, repo};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use doorward::db::schema::revocation_log;
+use doorward::internals::schema::revocation_log;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

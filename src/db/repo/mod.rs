@@ -1,5 +1,5 @@
 //! Every query doorward makes, as plain synchronous functions on
-//! [`DbConn`](crate::db::DbConn), verb first: accounts in [`users`], sign-in and rotation in
+//! `DbConn`, verb first: accounts in [`users`], sign-in and rotation in
 //! [`sessions`], revocations and the log other instances follow in [`revocations`], WebSocket
 //! tickets in [`tickets`].
 //!

@@ -20,8 +20,6 @@ pub mod sign_in;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
-pub use response::CONTENT_SECURITY_POLICY;
-
 use crate::extractors::json::MAX_BODY_BYTES;
 
 /// The stylesheet, built into the binary: a deployed server serves exactly what it was built
