@@ -47,8 +47,8 @@ fn is_doorward_path(ctx: &GuardContext<'_>) -> bool {
     path.starts_with("/auth/") || EXACT_PATHS.contains(&path)
 }
 
-/// A running doorward: state loaded, revocation log followed. Keep it (or the routes it gave)
-/// for as long as the app serves; the log is followed until the last of them is dropped.
+/// A running doorward: state loaded, revocation log followed. The log is followed for as long
+/// as this, or a server running its routes, holds the state.
 #[derive(Clone)]
 pub struct Doorward {
     state: web::Data<AppState>,
@@ -57,16 +57,6 @@ pub struct Doorward {
     session_key: Key,
     forward_auth: ForwardAuth,
     public_url: Url,
-    _sync: Arc<SyncTask>,
-}
-
-/// The revocation-log follower, stopped when the last [`Doorward`] clone is dropped.
-struct SyncTask(tokio::task::JoinHandle<()>);
-
-impl Drop for SyncTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl Doorward {
@@ -121,8 +111,8 @@ impl Doorward {
         log::info!("denylist loaded: {} entries", state.denylist.len());
         // The follower continues from the load's own position, so nothing revoked between the
         // load and the first sync is skipped.
-        let sync = tokio::spawn(revocation_sync::follow(
-            state.clone(),
+        tokio::spawn(revocation_sync::follow(
+            Arc::downgrade(&state.clone().into_inner()),
             config.sync_interval,
             config.purge_interval,
             loaded_to,
@@ -141,7 +131,6 @@ impl Doorward {
             origins,
             public_url,
             state,
-            _sync: Arc::new(SyncTask(sync)),
         })
     }
 

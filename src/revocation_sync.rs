@@ -6,9 +6,8 @@
 //! instance remembers the last entry it merged and asks only for later ones, so no clock, not
 //! even its own, decides what it sees.
 
+use std::sync::Weak;
 use std::time::Duration;
-
-use actix_web::web;
 
 use crate::db::models::{LogEntry, log_kind};
 use crate::db::{Db, DbError, repo};
@@ -66,9 +65,9 @@ pub async fn check_clock(db: &Db) {
 }
 
 /// Follows the log every `every`, forgets what expired from memory, and every `purge_every`
-/// deletes expired rows from the database.
+/// deletes expired rows from the database; ends once nothing else holds the state.
 pub async fn follow(
-    state: web::Data<AppState>,
+    state: Weak<AppState>,
     every: Duration,
     purge_every: Duration,
     mut position: LogPosition,
@@ -79,19 +78,26 @@ pub async fn follow(
     purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     purge.tick().await;
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                match read_after(&state.db, position).await {
-                    Ok((entries, next)) => {
-                        apply(&state, &entries);
-                        position = next;
-                    }
-                    Err(e) => log::warn!("revocation sync skipped: {e}"),
-                }
-                state.denylist.purge(now_ms());
-            }
-            _ = purge.tick() => purge_expired(&state).await,
+        let purging = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = purge.tick() => true,
+        };
+        // Once the server and every `Doorward` are gone, so is the state: stop.
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        if purging {
+            purge_expired(&state).await;
+            continue;
         }
+        match read_after(&state.db, position).await {
+            Ok((entries, next)) => {
+                apply(&state, &entries);
+                position = next;
+            }
+            Err(e) => log::warn!("revocation sync skipped: {e}"),
+        }
+        state.denylist.purge(now_ms());
     }
 }
 

@@ -124,6 +124,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts a server with the test defaults, then `overrides`.
 pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+    let (settings, dir, database) = test_settings(backend, overrides);
+    start(settings, dir, database).await
+}
+
+/// The test defaults on a fresh database, then `overrides`.
+pub fn test_settings(
+    backend: Backend,
+    overrides: &[(&str, &str)],
+) -> (HashMap<String, String>, TempDir, Option<DropDatabase>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (database_url, database) = tokio::task::block_in_place(|| fresh_database(backend, &dir));
     let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4().simple());
@@ -141,7 +150,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
     for (k, v) in overrides {
         settings.insert((*k).to_owned(), (*v).to_owned());
     }
-    start(settings, dir, database).await
+    (settings, dir, database)
 }
 
 async fn start(
@@ -154,19 +163,32 @@ async fn start(
     let port = app.port();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client,
-        jwt_secret: settings.get("JWT_SECRET").cloned().unwrap_or_default(),
-        settings,
-        handle,
-        _dir: dir,
-        _database: database,
+    TestApp::serving(port, handle, settings, dir, database)
+}
+
+impl TestApp {
+    /// The test's view of a server already running on `port`.
+    pub fn serving(
+        port: u16,
+        handle: ServerHandle,
+        settings: HashMap<String, String>,
+        dir: TempDir,
+        database: Option<DropDatabase>,
+    ) -> TestApp {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            client,
+            jwt_secret: settings.get("JWT_SECRET").cloned().unwrap_or_default(),
+            settings,
+            handle,
+            _dir: dir,
+            _database: database,
+        }
     }
 }
 

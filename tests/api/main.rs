@@ -9,6 +9,7 @@ mod browser;
 mod cookies;
 mod database_outage;
 mod durability;
+mod embedded;
 mod forward_auth;
 mod instances;
 mod logout;

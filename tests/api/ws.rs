@@ -18,7 +18,7 @@ use crate::helpers::{
     Backend, CookieJar, TestApp, TestUser, claims_of, spawn_app, spawn_app_with, str_of,
 };
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long any one frame may take to arrive.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -29,7 +29,16 @@ async fn open(
     query: &str,
     headers: &[(&str, &str)],
 ) -> Result<Socket, (u16, Value)> {
-    let url = format!("{}/ws{query}", app.address.replacen("http", "ws", 1));
+    open_path(app, &format!("/ws{query}"), headers).await
+}
+
+/// Opens the WebSocket at `path` (with its query) with `headers`.
+pub async fn open_path(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Socket, (u16, Value)> {
+    let url = format!("{}{path}", app.address.replacen("http", "ws", 1));
     let mut request = url.into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().append(
@@ -65,7 +74,7 @@ async fn open_ready(app: &TestApp, query: &str, headers: &[(&str, &str)], user_i
 }
 
 /// The next text frame, as JSON; pings and pongs are skipped.
-async fn next_event(socket: &mut Socket) -> Value {
+pub async fn next_event(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(PATIENCE, socket.next())
             .await
@@ -96,7 +105,7 @@ async fn close_code(socket: &mut Socket) -> u16 {
 }
 
 /// Asserts the server pushes `event` and then closes with 1008.
-async fn assert_ended_with(socket: &mut Socket, event: &str) {
+pub async fn assert_ended_with(socket: &mut Socket, event: &str) {
     assert_eq!(next_event(socket).await, json!({ "event": event }));
     assert_eq!(close_code(socket).await, 1008);
 }
