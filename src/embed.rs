@@ -106,6 +106,7 @@ impl Doorward {
             denylist: Denylist::new(),
             users: UserCache::default(),
             settings: SessionSettings::from_config(&config),
+            redirect_hosts: config.redirect_hosts.clone(),
         });
         revocation_sync::apply(&state, &revocations);
         log::info!("denylist loaded: {} entries", state.denylist.len());
@@ -124,6 +125,7 @@ impl Doorward {
             forward_auth: ForwardAuth {
                 trusted_proxies: config.trusted_proxies.clone(),
                 redirects: config.forward_auth_redirects,
+                redirect_hosts: config.redirect_hosts.clone(),
                 public_url: public_url.clone(),
                 origins: Arc::clone(&origins),
             },

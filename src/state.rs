@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::config::Config;
+use crate::config::{Config, RedirectHosts};
 use crate::db::Db;
 use crate::denylist::Denylist;
 use crate::passwords::PasswordHasher;
@@ -64,6 +64,8 @@ pub struct AppState {
     pub users: UserCache,
     /// Token lifetimes.
     pub settings: SessionSettings,
+    /// Where else a sign-in's `next` may lead (`DOORWARD_REDIRECT_HOSTS`).
+    pub redirect_hosts: RedirectHosts,
 }
 
 impl AppState {

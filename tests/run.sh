@@ -87,3 +87,6 @@ fi
 
 # Benches are measured by `cargo bench`, not here (clippy --all-targets still checks them).
 cargo test --lib --bins --tests -- "$@"
+# The crate's documentation: its examples run, and it builds without a warning.
+cargo test --doc -- "$@"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet

@@ -11,8 +11,10 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 mod builder;
+mod redirect_hosts;
 
 pub use builder::ConfigBuilder;
+pub use redirect_hosts::RedirectHosts;
 
 /// One bad setting: its name and what is wrong with it, printed on one line.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,7 @@ const SETTING_NAMES: &[&str] = &[
     "DOORWARD_PURGE_INTERVAL",
     "DOORWARD_TRUSTED_PROXIES",
     "DOORWARD_FORWARD_AUTH_REDIRECT",
+    "DOORWARD_REDIRECT_HOSTS",
     "BCRYPT_COST",
     "DOORWARD_WORKERS",
 ];
@@ -187,6 +190,8 @@ pub struct Config {
     /// `DOORWARD_FORWARD_AUTH_REDIRECT`: answer a denied browser navigation with 302 instead of
     /// 401 + `Location` (for Traefik and Caddy, which pass the answer through).
     pub forward_auth_redirects: bool,
+    /// `DOORWARD_REDIRECT_HOSTS`: hosts an absolute `next` may lead to.
+    pub redirect_hosts: RedirectHosts,
     /// `BCRYPT_COST`.
     pub bcrypt_cost: u32,
     /// `DOORWARD_WORKERS`: HTTP worker threads (default: one per core).
@@ -292,6 +297,11 @@ impl Config {
             }
         };
 
+        let redirect_hosts = var("DOORWARD_REDIRECT_HOSTS")
+            .map(|raw| RedirectHosts::parse(&raw))
+            .transpose()?
+            .unwrap_or_default();
+
         let bcrypt_cost = match var("BCRYPT_COST") {
             None => 12,
             Some(raw) => raw
@@ -334,6 +344,7 @@ impl Config {
             purge_interval,
             trusted_proxies,
             forward_auth_redirects,
+            redirect_hosts,
             bcrypt_cost,
             workers,
         })

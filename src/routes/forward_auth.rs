@@ -15,6 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use url::{Url, form_urlencoded};
 
 use super::respond::no_store;
+use crate::config::RedirectHosts;
 use crate::cookies;
 use crate::csrf::{self, AllowedOrigins};
 use crate::error::AppError;
@@ -40,6 +41,8 @@ pub struct ForwardAuth {
     pub trusted_proxies: Vec<IpAddr>,
     /// `DOORWARD_FORWARD_AUTH_REDIRECT=302`.
     pub redirects: bool,
+    /// `DOORWARD_REDIRECT_HOSTS`: apps on other hosts a sign-in may return to.
+    pub redirect_hosts: RedirectHosts,
     /// Where the sign-in page is.
     pub public_url: Url,
     /// The origins the CSRF rule allows.
@@ -104,19 +107,23 @@ impl Original {
     }
 
     /// Where a denied browser navigation signs in: doorward's `/login`, with `next` when the
-    /// original URL is on doorward's own origin (the single-host layout), as a path.
-    fn login_location(&self, public_url: &Url) -> String {
+    /// original URL is on doorward's own origin (the single-host layout), as a path, or on a
+    /// host `DOORWARD_REDIRECT_HOSTS` lists, as the whole URL.
+    fn login_location(&self, public_url: &Url, hosts: &RedirectHosts) -> String {
         let mut login = format!("{}/login", public_url.origin().ascii_serialization());
-        let same_origin = self
-            .url
-            .as_ref()
-            .filter(|url| url.origin() == public_url.origin());
-        if let Some(url) = same_origin {
-            let mut next = url.path().to_owned();
-            if let Some(query) = url.query() {
-                next.push('?');
-                next.push_str(query);
+        let next = self.url.as_ref().and_then(|url| {
+            if url.origin() == public_url.origin() {
+                let mut next = url.path().to_owned();
+                if let Some(query) = url.query() {
+                    next.push('?');
+                    next.push_str(query);
+                }
+                Some(next)
+            } else {
+                hosts.allows(url).then(|| url.to_string())
             }
+        });
+        if let Some(next) = next {
             login.push_str("?next=");
             login.extend(form_urlencoded::byte_serialize(next.as_bytes()));
         }
@@ -163,7 +170,7 @@ async fn verify(
             if wants_html(&req) {
                 builder.insert_header((
                     header::LOCATION,
-                    original.login_location(&settings.public_url),
+                    original.login_location(&settings.public_url, &settings.redirect_hosts),
                 ));
                 if settings.redirects {
                     builder.status(StatusCode::FOUND);
@@ -189,21 +196,28 @@ mod tests {
         assert_eq!(believed.method, Method::POST);
         assert!(believed.is_unsafe());
         let public = Url::parse("http://localhost:8080").unwrap();
+        let none = RedirectHosts::default();
         assert_eq!(
-            believed.login_location(&public),
+            believed.login_location(&public, &none),
             "http://localhost:8080/login?next=%2Fapp%3Fx%3D1"
         );
         let ignored = Original::of(&req, false);
         assert_eq!(ignored.method, Method::GET);
         assert_eq!(
-            ignored.login_location(&public),
+            ignored.login_location(&public, &none),
             "http://localhost:8080/login"
         );
         let elsewhere = Url::parse("https://auth.example.com").unwrap();
         assert_eq!(
-            believed.login_location(&elsewhere),
+            believed.login_location(&elsewhere, &none),
             "https://auth.example.com/login",
             "no next to another origin"
+        );
+        let listed = RedirectHosts::parse("localhost:8080").unwrap();
+        assert_eq!(
+            believed.login_location(&elsewhere, &listed),
+            "https://auth.example.com/login?next=http%3A%2F%2Flocalhost%3A8080%2Fapp%3Fx%3D1",
+            "the whole URL, to a listed host"
         );
     }
 }

@@ -437,10 +437,52 @@ async fn verify_answers_from_memory_with_identity_headers(backend: Backend) {
     assert_error(refused, 403, "csrf_failed").await;
 }
 
+/// A browser navigation to an app on another host comes back there after signing in only when
+/// `DOORWARD_REDIRECT_HOSTS` lists that host; with `DOORWARD_FORWARD_AUTH_REDIRECT=302` the
+/// answer is a 302 (for Traefik and Caddy).
+async fn a_listed_app_host_gets_its_whole_url_as_next(backend: Backend) {
+    let settings = [
+        ("DOORWARD_TRUSTED_PROXIES", "127.0.0.1"),
+        ("DOORWARD_REDIRECT_HOSTS", "app.example.com"),
+        ("DOORWARD_FORWARD_AUTH_REDIRECT", "302"),
+    ];
+    let app = spawn_app_with(backend, &settings).await;
+    let navigation = |url: &'static str| {
+        app.client
+            .get(app.url("/auth/verify"))
+            .header("accept", "text/html")
+            .header("x-original-url", url)
+            .send()
+    };
+    let listed = navigation("https://app.example.com/dash?tab=1")
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::FOUND);
+    let login = header(&listed, "location");
+    assert!(
+        login.ends_with("/login?next=https%3A%2F%2Fapp.example.com%2Fdash%3Ftab%3D1"),
+        "{login}"
+    );
+    let other = navigation("https://other.example.com/dash").await.unwrap();
+    assert!(
+        header(&other, "location").ends_with("/login"),
+        "no next to an unlisted host"
+    );
+    // The sign-in page carries the whole URL on, and the sign-in ends there.
+    let path = login.split_once("/login").unwrap().1;
+    let form = app.get_with_headers(&format!("/login{path}"), &[]).await;
+    let html = form.text().await.unwrap();
+    assert_eq!(
+        hidden_value(&html, "next").as_deref(),
+        Some("https://app.example.com/dash?tab=1")
+    );
+}
+
 both_backends!(
     the_app_sees_who_signed_in_and_nothing_forged,
     a_revoked_token_is_refused_at_nginx_at_once,
     a_browser_navigation_signs_in_and_comes_back,
     a_foreign_cookie_post_never_reaches_the_app,
     verify_answers_from_memory_with_identity_headers,
+    a_listed_app_host_gets_its_whole_url_as_next,
 );

@@ -7,7 +7,9 @@ use reqwest::{Response, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{Backend, CookieJar, TestApp, TestUser, set_cookies, spawn_app};
+use crate::helpers::{
+    Backend, CookieJar, TestApp, TestUser, set_cookies, spawn_app, spawn_app_with,
+};
 
 const ACCESS: &str = "__Host-access_token";
 const REFRESH: &str = "__Host-refresh_token";
@@ -661,6 +663,46 @@ async fn next_is_honoured_only_for_same_origin_paths(backend: Backend) {
     assert!(html.contains("href=\"/login?next=%2Faccount%3Ftab%3D1\""));
 }
 
+/// With `DOORWARD_REDIRECT_HOSTS`, an absolute `next` on a listed host (exactly: host and port)
+/// is honoured, and every other absolute `next` still is not.
+async fn an_absolute_next_is_honoured_only_on_a_listed_host(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[("DOORWARD_REDIRECT_HOSTS", "app.example.com, localhost:3000")],
+    )
+    .await;
+    let user = registered_user(&app).await;
+    for (next, expected) in [
+        (
+            "https://app.example.com/dash?tab=1",
+            "https://app.example.com/dash?tab=1",
+        ),
+        ("http://localhost:3000/", "http://localhost:3000/"),
+        ("/account?tab=1", "/account?tab=1"),
+        ("https://evil.example/", "/account"),
+        ("https://app.example.com.evil.example/", "/account"),
+        ("https://sub.app.example.com/", "/account"),
+        ("https://app.example.com@evil.example/", "/account"),
+        ("https://app.example.com:444/", "/account"),
+        ("http://localhost:3001/", "/account"),
+        ("javascript://app.example.com/%0aalert(1)", "/account"),
+        ("https://app.example.com/\t", "/account"),
+    ] {
+        let mut browser = Browser::new(&app);
+        let response = browser.sign_in(&user, Some(next)).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(location(&response), expected, "{next:?}");
+    }
+    let mut browser = Browser::new(&app);
+    let (html, _) = browser
+        .get_form("/login?next=https%3A%2F%2Fapp.example.com%2Fdash")
+        .await;
+    assert_eq!(
+        hidden_value(&html, "next").as_deref(),
+        Some("https://app.example.com/dash")
+    );
+}
+
 /// A form over 64 KiB gets the page's own 413, as HTML with the page headers (actix's plain
 /// text answered before).
 async fn an_oversized_form_gets_the_page_413(backend: Backend) {
@@ -698,5 +740,6 @@ both_backends!(
     api_sign_out_signs_the_pages_out,
     logout_all_signs_out_every_browser,
     next_is_honoured_only_for_same_origin_paths,
+    an_absolute_next_is_honoured_only_on_a_listed_host,
     an_oversized_form_gets_the_page_413,
 );

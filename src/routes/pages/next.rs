@@ -1,29 +1,46 @@
-//! `next`: where a sign-in goes afterwards, validated so it can only ever be a path here.
+//! `next`: where a sign-in goes afterwards, validated so it can only ever be a path here, or
+//! a URL on a host `DOORWARD_REDIRECT_HOSTS` lists.
 
-use url::form_urlencoded;
+use url::{Url, form_urlencoded};
+
+use crate::config::RedirectHosts;
 
 /// Where a sign-in goes when `next` is absent or refused.
 const DEFAULT_NEXT: &str = "/account";
 
 /// `next` as contract §4 accepts it: a same-origin path that starts with exactly one `/` and
-/// holds no `\` and no control character (tabs and newlines included). Anything else is `None`.
-pub fn safe_next(raw: Option<&str>) -> Option<&str> {
+/// holds no `\` and no control character (tabs and newlines included), or an absolute URL on a
+/// listed host ([`RedirectHosts`]) under the same character rule. Anything else is `None`.
+pub fn safe_next<'a>(raw: Option<&'a str>, hosts: &RedirectHosts) -> Option<&'a str> {
     let next = raw?;
-    let one_slash = next.starts_with('/') && !next.starts_with("//");
-    let clean = !next.chars().any(|c| c == '\\' || c.is_control());
+    if next.chars().any(|c| c == '\\' || c.is_control()) {
+        return None;
+    }
+    if !next.starts_with('/') {
+        return Url::parse(next)
+            .is_ok_and(|url| hosts.allows(&url))
+            .then_some(next);
+    }
     // A browser removes `.` and `..` segments: `/.//evil.example` would become `//evil.example`.
     let path = next.split(['?', '#']).next().unwrap_or_default();
     let no_dot_segments = !path.split('/').any(|segment| {
         let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
         decoded == "." || decoded == ".."
     });
-    (one_slash && clean && no_dot_segments).then_some(next)
+    (!next.starts_with("//") && no_dot_segments).then_some(next)
 }
 
 /// The `Location` for a validated `next` (or `/account`): bytes a URI may not hold are
 /// percent-encoded, and everything already valid (`/account?tab=1`, `%2F`) stays as it is.
 pub fn next_location(next: Option<&str>) -> String {
     let path = next.unwrap_or(DEFAULT_NEXT);
+    // An absolute `next` was judged by how the URL parser reads it; the browser gets exactly
+    // that reading.
+    if !path.starts_with('/')
+        && let Ok(url) = Url::parse(path)
+    {
+        return url.into();
+    }
     let bytes = path.as_bytes();
     let mut out = String::with_capacity(path.len());
     for (i, &b) in bytes.iter().enumerate() {
@@ -66,7 +83,7 @@ mod tests {
             "/a.b/.c",
             "/x?y=/./",
         ] {
-            assert_eq!(safe_next(Some(good)), Some(good), "{good}");
+            assert_eq!(safe_next(Some(good), &none()), Some(good), "{good}");
         }
         for bad in [
             "",
@@ -83,9 +100,36 @@ mod tests {
             "/a/%2e%2E//evil.example",
             "/a/.",
         ] {
-            assert_eq!(safe_next(Some(bad)), None, "{bad:?}");
+            assert_eq!(safe_next(Some(bad), &none()), None, "{bad:?}");
         }
-        assert_eq!(safe_next(None), None);
+        assert_eq!(safe_next(None, &none()), None);
+    }
+
+    fn none() -> RedirectHosts {
+        RedirectHosts::default()
+    }
+
+    #[test]
+    fn an_absolute_next_needs_a_listed_host() {
+        let hosts = RedirectHosts::parse("app.example.com").unwrap();
+        let good = "https://app.example.com/dash?tab=1";
+        assert_eq!(safe_next(Some(good), &hosts), Some(good));
+        assert_eq!(safe_next(Some(good), &none()), None);
+        for bad in [
+            "https://evil.example/",
+            "https://app.example.com@evil.example/",
+            "https://app.example.com\\@evil.example/",
+            "https://app.example.com.evil.example/",
+            "https://app.example.com/\tx",
+            "javascript:alert(1)",
+            "app.example.com/dash",
+        ] {
+            assert_eq!(safe_next(Some(bad), &hosts), None, "{bad:?}");
+        }
+        assert_eq!(
+            next_location(Some("https://APP.example.com/a b")),
+            "https://app.example.com/a%20b"
+        );
     }
 
     #[test]

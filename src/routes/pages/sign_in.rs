@@ -49,11 +49,12 @@ fn login_page(
 
 pub(super) async fn login_form(
     req: HttpRequest,
+    state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
     let query = query(&req);
     let form = LoginForm {
-        next: safe_next(query.get("next")),
+        next: safe_next(query.get("next"), &state.redirect_hosts),
         email: "",
         error: None,
         notice: page_session::take_flash(&session, &[Flash::SignedOut]).map(Flash::message),
@@ -67,7 +68,7 @@ pub(super) async fn login_submit(
     session: Session,
     CheckedForm(fields): CheckedForm,
 ) -> Result<HttpResponse, PageError> {
-    let next = safe_next(fields.get("next"));
+    let next = safe_next(fields.get("next"), &state.redirect_hosts);
     let email = fields.get("email").unwrap_or_default();
     let password = fields.get("password").unwrap_or_default();
     let issued = match accounts::sign_in(&state, email, password).await {
@@ -121,11 +122,12 @@ fn register_page(
 
 pub(super) async fn register_form(
     req: HttpRequest,
+    state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
     let query = query(&req);
     let form = RegisterForm {
-        next: safe_next(query.get("next")),
+        next: safe_next(query.get("next"), &state.redirect_hosts),
         ..RegisterForm::default()
     };
     register_page(StatusCode::OK, &session, &form)
@@ -140,7 +142,7 @@ pub(super) async fn register_submit(
     CheckedForm(fields): CheckedForm,
 ) -> Result<HttpResponse, PageError> {
     let mut form = RegisterForm {
-        next: safe_next(fields.get("next")),
+        next: safe_next(fields.get("next"), &state.redirect_hosts),
         email: fields.get("email").unwrap_or_default(),
         name: fields.get("name").unwrap_or_default(),
         errors: FieldErrors::default(),
