@@ -41,9 +41,11 @@ const EXACT_PATHS: &[&str] = &[
     "/static/app.css",
 ];
 
-/// True for a path of doorward's: `/auth/…` or one of [`EXACT_PATHS`].
-fn is_doorward_path(ctx: &GuardContext<'_>) -> bool {
-    let path = ctx.head().uri.path();
+/// True for a path of doorward's under `base`: `/auth/…` or one of [`EXACT_PATHS`].
+fn is_doorward_path(base: &str, ctx: &GuardContext<'_>) -> bool {
+    let Some(path) = ctx.head().uri.path().strip_prefix(base) else {
+        return false;
+    };
     path.starts_with("/auth/") || EXACT_PATHS.contains(&path)
 }
 
@@ -107,6 +109,7 @@ impl Doorward {
             users: UserCache::default(),
             settings: SessionSettings::from_config(&config),
             redirect_hosts: config.redirect_hosts.clone(),
+            base_path: config.base_path.clone(),
         });
         revocation_sync::apply(&state, &revocations);
         log::info!("denylist loaded: {} entries", state.denylist.len());
@@ -126,6 +129,7 @@ impl Doorward {
                 trusted_proxies: config.trusted_proxies.clone(),
                 redirects: config.forward_auth_redirects,
                 redirect_hosts: config.redirect_hosts.clone(),
+                login_path: format!("{}/login", config.base_path),
                 public_url: public_url.clone(),
                 origins: Arc::clone(&origins),
             },
@@ -142,17 +146,19 @@ impl Doorward {
     }
 
     /// Registers doorward's routes and pages (`/auth/…`, `/login`, `/register`, `/account`,
-    /// `/logout`, `/ws`, `/api/me`, `/static/app.css`), and what [`crate::AuthUser`] needs on
-    /// the app's own routes: `App::new().configure(doorward.routes())`.
+    /// `/logout`, `/ws`, `/api/me`, `/static/app.css`, each under `DOORWARD_BASE_PATH` when it
+    /// is set), and what [`crate::AuthUser`] needs on the app's own routes:
+    /// `App::new().configure(doorward.routes())`.
     pub fn routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
         let doorward = self.clone();
         move |cfg: &mut web::ServiceConfig| {
             let origins = Arc::clone(&doorward.origins);
+            let base = doorward.state.base_path.clone();
             cfg.app_data(doorward.state.clone())
                 .app_data(web::Data::from(Arc::clone(&origins)))
                 .service(
-                    web::scope("")
-                        .guard(guard::fn_guard(is_doorward_path))
+                    web::scope(&doorward.state.base_path)
+                        .guard(guard::fn_guard(move |ctx| is_doorward_path(&base, ctx)))
                         .wrap(from_fn(move |req, next| {
                             csrf::guard(Arc::clone(&origins), req, next)
                         }))
@@ -164,9 +170,11 @@ impl Doorward {
         }
     }
 
-    /// Registers doorward's start page at `/`, for an app that has none of its own.
+    /// Registers doorward's start page at `/` (under the base path: `/id/`), for an app that
+    /// has none of its own.
     pub fn start_page(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
-        pages::configure_start_page
+        let at = self.state.path("/");
+        move |cfg: &mut web::ServiceConfig| pages::configure_start_page(cfg, &at)
     }
 
     /// The security headers of doorward's answers, for the routes outside [`Self::routes`].

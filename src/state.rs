@@ -66,6 +66,15 @@ pub struct AppState {
     pub settings: SessionSettings,
     /// Where else a sign-in's `next` may lead (`DOORWARD_REDIRECT_HOSTS`).
     pub redirect_hosts: RedirectHosts,
+    /// Where doorward is mounted (`DOORWARD_BASE_PATH`): `""` or like `/id`.
+    pub base_path: String,
+}
+
+impl AppState {
+    /// The path of one of doorward's own routes, under the base path: `path("/login")`.
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.base_path)
+    }
 }
 
 impl AppState {

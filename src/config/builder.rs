@@ -48,6 +48,11 @@ impl ConfigBuilder {
         self.set("DOORWARD_PUBLIC_URL", url.into())
     }
 
+    /// `DOORWARD_BASE_PATH`: mounts doorward's routes and pages under a prefix such as `/id`.
+    pub fn base_path(self, path: impl Into<String>) -> Self {
+        self.set("DOORWARD_BASE_PATH", path.into())
+    }
+
     /// `DOORWARD_CORS_ORIGINS`: other origins whose browser apps may call with credentials.
     pub fn cors_origins<S: Into<String>>(self, origins: impl IntoIterator<Item = S>) -> Self {
         let list: Vec<String> = origins.into_iter().map(Into::into).collect();

@@ -61,6 +61,7 @@ const SETTING_NAMES: &[&str] = &[
     "DOORWARD_TRUSTED_PROXIES",
     "DOORWARD_FORWARD_AUTH_REDIRECT",
     "DOORWARD_REDIRECT_HOSTS",
+    "DOORWARD_BASE_PATH",
     "BCRYPT_COST",
     "DOORWARD_WORKERS",
 ];
@@ -192,6 +193,9 @@ pub struct Config {
     pub forward_auth_redirects: bool,
     /// `DOORWARD_REDIRECT_HOSTS`: hosts an absolute `next` may lead to.
     pub redirect_hosts: RedirectHosts,
+    /// `DOORWARD_BASE_PATH`: where doorward's routes and pages are mounted, `""` for the root,
+    /// else like `/id` (no trailing slash).
+    pub base_path: String,
     /// `BCRYPT_COST`.
     pub bcrypt_cost: u32,
     /// `DOORWARD_WORKERS`: HTTP worker threads (default: one per core).
@@ -302,6 +306,11 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
 
+        let base_path = var("DOORWARD_BASE_PATH")
+            .map(|raw| parse_base_path(&raw))
+            .transpose()?
+            .unwrap_or_default();
+
         let bcrypt_cost = match var("BCRYPT_COST") {
             None => 12,
             Some(raw) => raw
@@ -345,6 +354,7 @@ impl Config {
             trusted_proxies,
             forward_auth_redirects,
             redirect_hosts,
+            base_path,
             bcrypt_cost,
             workers,
         })
@@ -358,6 +368,32 @@ impl Config {
     /// Reads the process environment (and `.env`, loaded by `main`).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|key| std::env::var(key).ok())
+    }
+}
+
+/// `/` alone is the root; otherwise segments of unreserved characters, none `.` or `..`.
+fn parse_base_path(raw: &str) -> Result<String, ConfigError> {
+    let raw = raw.trim();
+    if raw == "/" {
+        return Ok(String::new());
+    }
+    let segments: Vec<&str> = raw.strip_prefix('/').unwrap_or("").split('/').collect();
+    let valid = raw.starts_with('/')
+        && segments.iter().all(|segment| {
+            !segment.is_empty()
+                && *segment != "."
+                && *segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        });
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(ConfigError::new(
+            "DOORWARD_BASE_PATH",
+            format!("expected a path like /id (letters, digits, - . _ ~), got '{raw}'"),
+        ))
     }
 }
 
@@ -469,6 +505,21 @@ fn parse_cors_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn the_base_path_is_a_clean_absolute_path() {
+        assert_eq!(config(&[]).unwrap().base_path, "");
+        assert_eq!(
+            config(&[("DOORWARD_BASE_PATH", "/")]).unwrap().base_path,
+            ""
+        );
+        let base = config(&[("DOORWARD_BASE_PATH", "/auth-server/v1")]).unwrap();
+        assert_eq!(base.base_path, "/auth-server/v1");
+        for bad in ["id", "/id/", "//id", "/id/../x", "/i d", "/id?x", "/%2e"] {
+            let err = config(&[("DOORWARD_BASE_PATH", bad)]).unwrap_err();
+            assert_eq!(err.setting, "DOORWARD_BASE_PATH", "{bad}");
+        }
+    }
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let env: HashMap<String, String> = pairs

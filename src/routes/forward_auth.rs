@@ -43,6 +43,8 @@ pub struct ForwardAuth {
     pub redirects: bool,
     /// `DOORWARD_REDIRECT_HOSTS`: apps on other hosts a sign-in may return to.
     pub redirect_hosts: RedirectHosts,
+    /// The sign-in page's path, under `DOORWARD_BASE_PATH`.
+    pub login_path: String,
     /// Where the sign-in page is.
     pub public_url: Url,
     /// The origins the CSRF rule allows.
@@ -109,8 +111,8 @@ impl Original {
     /// Where a denied browser navigation signs in: doorward's `/login`, with `next` when the
     /// original URL is on doorward's own origin (the single-host layout), as a path, or on a
     /// host `DOORWARD_REDIRECT_HOSTS` lists, as the whole URL.
-    fn login_location(&self, public_url: &Url, hosts: &RedirectHosts) -> String {
-        let mut login = format!("{}/login", public_url.origin().ascii_serialization());
+    fn login_location(&self, public_url: &Url, hosts: &RedirectHosts, login_path: &str) -> String {
+        let mut login = format!("{}{login_path}", public_url.origin().ascii_serialization());
         let next = self.url.as_ref().and_then(|url| {
             if url.origin() == public_url.origin() {
                 let mut next = url.path().to_owned();
@@ -170,7 +172,11 @@ async fn verify(
             if wants_html(&req) {
                 builder.insert_header((
                     header::LOCATION,
-                    original.login_location(&settings.public_url, &settings.redirect_hosts),
+                    original.login_location(
+                        &settings.public_url,
+                        &settings.redirect_hosts,
+                        &settings.login_path,
+                    ),
                 ));
                 if settings.redirects {
                     builder.status(StatusCode::FOUND);
@@ -198,24 +204,24 @@ mod tests {
         let public = Url::parse("http://localhost:8080").unwrap();
         let none = RedirectHosts::default();
         assert_eq!(
-            believed.login_location(&public, &none),
+            believed.login_location(&public, &none, "/login"),
             "http://localhost:8080/login?next=%2Fapp%3Fx%3D1"
         );
         let ignored = Original::of(&req, false);
         assert_eq!(ignored.method, Method::GET);
         assert_eq!(
-            ignored.login_location(&public, &none),
+            ignored.login_location(&public, &none, "/login"),
             "http://localhost:8080/login"
         );
         let elsewhere = Url::parse("https://auth.example.com").unwrap();
         assert_eq!(
-            believed.login_location(&elsewhere, &none),
+            believed.login_location(&elsewhere, &none, "/login"),
             "https://auth.example.com/login",
             "no next to another origin"
         );
         let listed = RedirectHosts::parse("localhost:8080").unwrap();
         assert_eq!(
-            believed.login_location(&elsewhere, &listed),
+            believed.login_location(&elsewhere, &listed, "/login"),
             "https://auth.example.com/login?next=http%3A%2F%2Flocalhost%3A8080%2Fapp%3Fx%3D1",
             "the whole URL, to a listed host"
         );

@@ -246,7 +246,7 @@ async fn register_reload_and_sign_out_in_a_browser() {
     assert!(!b.body().await.contains("Your account has been created"));
 
     b.client
-        .find(Locator::Css("form[action='/logout'] button"))
+        .find(Locator::Css("form[action='logout'] button"))
         .await
         .expect("sign-out button")
         .click()

@@ -19,6 +19,11 @@ mod tasks_app;
 
 /// The example app on a port of its own, over a fresh database, configured in code.
 async fn spawn_tasks_app(backend: Backend) -> TestApp {
+    spawn_tasks_app_at(backend, "").await
+}
+
+/// As [`spawn_tasks_app`], with doorward mounted under `base`.
+async fn spawn_tasks_app_at(backend: Backend, base: &str) -> TestApp {
     let (settings, dir, database) = test_settings(backend, &[]);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -27,6 +32,7 @@ async fn spawn_tasks_app(backend: Backend) -> TestApp {
         .jwt_secret(&settings["JWT_SECRET"])
         .public_url(format!("http://localhost:{port}"))
         .bcrypt_cost(4)
+        .base_path(base)
         .sync_interval(std::time::Duration::from_millis(200))
         .build()
         .unwrap();
@@ -299,7 +305,38 @@ async fn the_task_socket_pushes_its_owner_s_tasks_until_the_session_ends(backend
     assert_eq!((status, body["error"].as_str()), (403, Some("csrf_failed")));
 }
 
+/// doorward under a prefix the app chose; the app's own routes stay where the app put them.
+async fn doorward_can_live_under_a_prefix(backend: Backend) {
+    let app = spawn_tasks_app_at(backend, "/id").await;
+    let user = TestUser::generate();
+    let credentials = json!({"email": user.email, "password": user.password});
+    let at_root = app.post_json("/auth/register", &credentials).await;
+    assert_eq!(at_root.status(), 404);
+    let pair: Value = app
+        .post_json("/id/auth/register", &credentials)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", str_of(&pair, "access_token"));
+    assert_eq!(
+        post_task(&app, "prefixed", &[("authorization", &bearer)])
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        titles(get(&app, "/api/tasks", &[("authorization", &bearer)]).await).await,
+        ["prefixed"]
+    );
+    assert_eq!(get(&app, "/id/login", &[]).await.status(), 200);
+    let query = format!("/id/ws?access_token={}", str_of(&pair, "access_token"));
+    let mut socket = open_path(&app, &query, &[]).await.unwrap();
+    assert_eq!(next_event(&mut socket).await["event"], "ready");
+}
+
 both_backends!(
+    doorward_can_live_under_a_prefix,
     tasks_are_per_user_by_bearer_and_by_cookie,
     a_logged_out_token_is_refused_by_the_app_at_once,
     a_foreign_cookie_post_creates_nothing,

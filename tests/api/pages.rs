@@ -4,7 +4,7 @@
 
 use reqwest::header::COOKIE;
 use reqwest::{Response, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::{
@@ -178,18 +178,18 @@ async fn every_page_renders_with_security_headers(backend: Backend) {
         assert_page_headers(&response);
         assert!(header(&response, "content-type").starts_with("text/html"));
         let html = response.text().await.unwrap();
-        assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/app.css\">"));
+        assert!(html.contains("<link rel=\"stylesheet\" href=\"static/app.css\">"));
         assert!(!html.contains("<script"), "no script on {path}");
     }
     let landing = browser.get("/").await.text().await.unwrap();
-    assert!(landing.contains("href=\"/login\"") && landing.contains("href=\"/register\""));
+    assert!(landing.contains("href=\"login\"") && landing.contains("href=\"register\""));
 
     let (login, _) = browser.get_form("/login").await;
     for part in [
         "<label for=\"email\">",
         "autocomplete=\"email\"",
         "autocomplete=\"current-password\"",
-        "method=\"post\" action=\"/login\"",
+        "method=\"post\" action=\"login\"",
     ] {
         assert!(login.contains(part), "{part}");
     }
@@ -260,13 +260,13 @@ async fn login_sets_both_cookies_and_redirects(backend: Backend) {
     let html = account.text().await.unwrap();
     assert!(html.contains(&user.email));
     assert!(html.contains(">user<"), "role shown");
-    assert!(html.contains("action=\"/logout\""));
+    assert!(html.contains("action=\"logout\""));
 
     // One model of sign-in: the page's cookie works on the API.
     let access = browser.jar.get(ACCESS).unwrap().clone();
     assert_eq!(me_with_access_cookie(&app, &access).await, StatusCode::OK);
     let landing = browser.get("/").await.text().await.unwrap();
-    assert!(landing.contains("href=\"/account\""));
+    assert!(landing.contains("href=\"account\""));
 }
 
 async fn wrong_password_rerenders_with_401(backend: Backend) {
@@ -660,7 +660,7 @@ async fn next_is_honoured_only_for_same_origin_paths(backend: Backend) {
         hidden_value(&html, "next").as_deref(),
         Some("/account?tab=1")
     );
-    assert!(html.contains("href=\"/login?next=%2Faccount%3Ftab%3D1\""));
+    assert!(html.contains("href=\"login?next=%2Faccount%3Ftab%3D1\""));
 }
 
 /// With `DOORWARD_REDIRECT_HOSTS`, an absolute `next` on a listed host (exactly: host and port)
@@ -703,6 +703,62 @@ async fn an_absolute_next_is_honoured_only_on_a_listed_host(backend: Backend) {
     );
 }
 
+/// Under `DOORWARD_BASE_PATH=/id` every route, page, link and redirect is under `/id`, and
+/// nothing is left at the root.
+async fn a_base_path_moves_every_route_and_redirect(backend: Backend) {
+    let app = spawn_app_with(backend, &[("DOORWARD_BASE_PATH", "/id")]).await;
+    let user = TestUser::generate();
+    let credentials = json!({"email": user.email, "password": user.password});
+    assert_eq!(
+        app.post_json("/auth/register", &credentials).await.status(),
+        404
+    );
+    let pair: Value = app
+        .post_json("/id/auth/register", &credentials)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = pair["access_token"].as_str().unwrap();
+    assert_eq!(app.get_me(access).await.status(), 404, "/api/me moved too");
+    let me = app
+        .get_with_headers(
+            "/id/api/me",
+            &[("authorization", &format!("Bearer {access}"))],
+        )
+        .await;
+    assert_eq!(me.status(), StatusCode::OK);
+
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.get("/login").await.status(), StatusCode::NOT_FOUND);
+    let start = browser.get("/id/").await.text().await.unwrap();
+    assert!(
+        start.contains("href=\"login\""),
+        "links are relative to /id/"
+    );
+    let unsigned = browser.get("/id/account").await;
+    assert_eq!(location(&unsigned), "/id/login?next=/id/account");
+    let (html, token) = browser.get_form("/id/login").await;
+    assert!(html.contains("action=\"login\"") && html.contains("href=\"static/app.css\""));
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("email", user.email.as_str()),
+        ("password", user.password.as_str()),
+    ];
+    let signed_in = browser.post_form("/id/login", &fields).await;
+    assert_eq!(location(&signed_in), "/id/account");
+    let (account, token) = browser.get_form("/id/account").await;
+    assert!(account.contains(&user.email));
+    let signed_out = browser
+        .post_form("/id/logout", &[("csrf_token", &token)])
+        .await;
+    assert_eq!(location(&signed_out), "/id/login");
+    assert_eq!(
+        browser.get("/id/static/app.css").await.status(),
+        StatusCode::OK
+    );
+}
+
 /// A form over 64 KiB gets the page's own 413, as HTML with the page headers (actix's plain
 /// text answered before).
 async fn an_oversized_form_gets_the_page_413(backend: Backend) {
@@ -741,5 +797,6 @@ both_backends!(
     logout_all_signs_out_every_browser,
     next_is_honoured_only_for_same_origin_paths,
     an_absolute_next_is_honoured_only_on_a_listed_host,
+    a_base_path_moves_every_route_and_redirect,
     an_oversized_form_gets_the_page_413,
 );

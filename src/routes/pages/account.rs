@@ -16,9 +16,6 @@ use crate::state::AppState;
 use crate::templates::{AccountPage, LandingPage};
 use crate::users::User;
 
-/// The redirect for `/account` without credentials (contract §4).
-const LOGIN_FOR_ACCOUNT: &str = "/login?next=/account";
-
 /// The user behind a valid, unrevoked access cookie, without touching the cookies. A database
 /// outage is an error, never "signed out".
 async fn cookie_user(
@@ -45,9 +42,11 @@ pub(super) async fn landing(req: HttpRequest, state: web::Data<AppState>) -> Htt
     render(page_builder(StatusCode::OK), &LandingPage { signed_in })
 }
 
-/// A 303 to the sign-in form for `/account`, clearing the auth cookies when some were sent.
-fn to_login_for_account(clear_cookies: bool) -> HttpResponse {
-    let mut builder = see_other(LOGIN_FOR_ACCOUNT);
+/// A 303 to the sign-in form for `/account` (contract §4: `/login?next=/account`, under the
+/// base path), clearing the auth cookies when some were sent.
+fn to_login_for_account(state: &AppState, clear_cookies: bool) -> HttpResponse {
+    let base = &state.base_path;
+    let mut builder = see_other(&format!("{base}/login?next={base}/account"));
     if clear_cookies {
         cookies::clear_both(&mut builder);
     }
@@ -83,13 +82,13 @@ pub(super) async fn account(
 ) -> Result<HttpResponse, PageError> {
     let found = cookies::read(&req);
     if found.any_duplicate() {
-        return Ok(to_login_for_account(true));
+        return Ok(to_login_for_account(&state, true));
     }
     if let Some(user) = cookie_user(&state, &req).await? {
         return account_page(page_builder(StatusCode::OK), &session, &user);
     }
     let CookieValue::One(refresh_token) = found.refresh else {
-        return Ok(to_login_for_account(found.any_present()));
+        return Ok(to_login_for_account(&state, found.any_present()));
     };
     match sessions::refresh(&state, refresh_token).await {
         Ok(issued) => {
@@ -97,7 +96,7 @@ pub(super) async fn account(
             cookies::set_both(&mut builder, issued.cookies());
             account_page(builder, &session, &issued.user)
         }
-        Err(AppError::InvalidGrant) => Ok(to_login_for_account(true)),
+        Err(AppError::InvalidGrant) => Ok(to_login_for_account(&state, true)),
         Err(e) => Err(e.into()),
     }
 }
@@ -115,7 +114,7 @@ pub(super) async fn logout(
     match sessions::sign_out(&state, SignOut::presented(&req, None)).await {
         Ok(()) => {
             page_session::purge_at_sign_out(&session);
-            let mut builder = see_other("/login");
+            let mut builder = see_other(&state.path("/login"));
             cookies::clear_both(&mut builder);
             builder.finish()
         }

@@ -43,8 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Registers the start page, `/`: the doorward binary's, and an embedding app's if it wants it.
-pub fn configure_start_page(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(account::landing));
+pub fn configure_start_page(cfg: &mut web::ServiceConfig, at: &str) {
+    cfg.route(at, web::get().to(account::landing));
 }
 
 /// `GET /static/app.css`.

@@ -5,8 +5,8 @@ use url::{Url, form_urlencoded};
 
 use crate::config::RedirectHosts;
 
-/// Where a sign-in goes when `next` is absent or refused.
-const DEFAULT_NEXT: &str = "/account";
+/// Where a sign-in goes when `next` is absent or refused, under the base path.
+pub(super) const DEFAULT_NEXT: &str = "/account";
 
 /// `next` as contract §4 accepts it: a same-origin path that starts with exactly one `/` and
 /// holds no `\` and no control character (tabs and newlines included), or an absolute URL on a
@@ -30,10 +30,10 @@ pub fn safe_next<'a>(raw: Option<&'a str>, hosts: &RedirectHosts) -> Option<&'a 
     (!next.starts_with("//") && no_dot_segments).then_some(next)
 }
 
-/// The `Location` for a validated `next` (or `/account`): bytes a URI may not hold are
+/// The `Location` for a validated `next` (or `default`): bytes a URI may not hold are
 /// percent-encoded, and everything already valid (`/account?tab=1`, `%2F`) stays as it is.
-pub fn next_location(next: Option<&str>) -> String {
-    let path = next.unwrap_or(DEFAULT_NEXT);
+pub fn next_location(next: Option<&str>, default: &str) -> String {
+    let path = next.unwrap_or(default);
     // An absolute `next` was judged by how the URL parser reads it; the browser gets exactly
     // that reading.
     if !path.starts_with('/')
@@ -127,19 +127,28 @@ mod tests {
             assert_eq!(safe_next(Some(bad), &hosts), None, "{bad:?}");
         }
         assert_eq!(
-            next_location(Some("https://APP.example.com/a b")),
+            next_location(Some("https://APP.example.com/a b"), DEFAULT_NEXT),
             "https://app.example.com/a%20b"
         );
     }
 
     #[test]
     fn locations_are_percent_encoded_only_where_needed() {
-        assert_eq!(next_location(None), "/account");
-        assert_eq!(next_location(Some("/account?tab=1")), "/account?tab=1");
-        assert_eq!(next_location(Some("/a b")), "/a%20b");
-        assert_eq!(next_location(Some("/caf\u{e9}")), "/caf%C3%A9");
-        assert_eq!(next_location(Some("/x%2Fy")), "/x%2Fy");
-        assert_eq!(next_location(Some("/100%")), "/100%25");
-        assert_eq!(next_location(Some("/<\"x\">")), "/%3C%22x%22%3E");
+        assert_eq!(next_location(None, DEFAULT_NEXT), "/account");
+        assert_eq!(
+            next_location(Some("/account?tab=1"), DEFAULT_NEXT),
+            "/account?tab=1"
+        );
+        assert_eq!(next_location(Some("/a b"), DEFAULT_NEXT), "/a%20b");
+        assert_eq!(
+            next_location(Some("/caf\u{e9}"), DEFAULT_NEXT),
+            "/caf%C3%A9"
+        );
+        assert_eq!(next_location(Some("/x%2Fy"), DEFAULT_NEXT), "/x%2Fy");
+        assert_eq!(next_location(Some("/100%"), DEFAULT_NEXT), "/100%25");
+        assert_eq!(
+            next_location(Some("/<\"x\">"), DEFAULT_NEXT),
+            "/%3C%22x%22%3E"
+        );
     }
 }

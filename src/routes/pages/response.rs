@@ -7,11 +7,12 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;
 
-use super::next::next_location;
+use super::next::{DEFAULT_NEXT, next_location};
 use crate::cookies;
 use crate::error::AppError;
 use crate::page_session;
 use crate::sessions::IssuedSession;
+use crate::state::AppState;
 use crate::templates::MessagePage;
 
 /// The pages' Content-Security-Policy: nothing inline, nothing foreign, never framed.
@@ -52,9 +53,14 @@ pub fn see_other(location: &str) -> HttpResponseBuilder {
 }
 
 /// The end of every successful sign-in: a fresh page session, both cookies, 303 to `next`.
-pub fn signed_in(session: &Session, issued: &IssuedSession, next: Option<&str>) -> HttpResponse {
+pub fn signed_in(
+    state: &AppState,
+    session: &Session,
+    issued: &IssuedSession,
+    next: Option<&str>,
+) -> HttpResponse {
     page_session::renew_at_sign_in(session);
-    let mut builder = see_other(&next_location(next));
+    let mut builder = see_other(&next_location(next, &state.path(DEFAULT_NEXT)));
     cookies::set_both(&mut builder, issued.cookies());
     builder.finish()
 }

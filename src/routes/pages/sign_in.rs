@@ -33,7 +33,7 @@ fn login_page(
     form: &LoginForm<'_>,
 ) -> Result<HttpResponse, PageError> {
     let csrf_token = page_session::csrf_token(session).map_err(AppError::internal)?;
-    let register_href = link_with_next("/register", form.next);
+    let register_href = link_with_next("register", form.next);
     Ok(render(
         page_builder(status),
         &LoginPage {
@@ -85,7 +85,7 @@ pub(super) async fn login_submit(
         Err(e) => return Err(e.into()),
     };
     let issued = sessions::replacing_cookie_sessions(&state, &req, issued).await?;
-    Ok(signed_in(&session, &issued, next))
+    Ok(signed_in(&state, &session, &issued, next))
 }
 
 /// What the registration form shows besides its token.
@@ -103,7 +103,7 @@ fn register_page(
     form: &RegisterForm<'_>,
 ) -> Result<HttpResponse, PageError> {
     let csrf_token = page_session::csrf_token(session).map_err(AppError::internal)?;
-    let login_href = link_with_next("/login", form.next);
+    let login_href = link_with_next("login", form.next);
     Ok(render(
         page_builder(status),
         &RegisterPage {
@@ -171,7 +171,7 @@ pub(super) async fn register_submit(
         Err(e) => return Err(e.into()),
     };
     let issued = sessions::replacing_cookie_sessions(&state, &req, issued).await?;
-    let response = signed_in(&session, &issued, form.next);
+    let response = signed_in(&state, &session, &issued, form.next);
     page_session::set_flash(&session, Flash::Registered);
     Ok(response)
 }
