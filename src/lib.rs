@@ -109,3 +109,8 @@ pub mod internals {
     pub use crate::denylist::Denylist;
     pub use crate::tokens::jwt::{JwtKeys, Subject};
 }
+
+/// The README's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
