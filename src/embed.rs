@@ -18,17 +18,38 @@ use url::Url;
 
 use crate::config::{Config, ConfigError, DatabaseTarget};
 use crate::csrf::{self, AllowedOrigins};
-use crate::db::Db;
+use crate::db::{Db, SetupError};
 use crate::denylist::Denylist;
 use crate::keyfile;
 use crate::page_session;
 use crate::passwords::PasswordHasher;
 use crate::revocation_sync::{self, LogPosition};
 use crate::routes::{self, forward_auth::ForwardAuth, pages};
-use crate::startup::StartupError;
 use crate::state::{AppState, SessionSettings};
 use crate::tokens::jwt::JwtKeys;
 use crate::users::UserCache;
+
+/// Why the server could not start; printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is wrong.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated.
+    #[error("{0}")]
+    Database(#[from] SetupError),
+    /// The listener could not be bound.
+    #[error("DOORWARD_BIND: cannot listen on {address}: {source}")]
+    Bind {
+        /// `DOORWARD_BIND`.
+        address: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Something else went wrong while starting.
+    #[error("{0}")]
+    Other(String),
+}
 
 /// The paths doorward answers; everything else is the app's.
 const EXACT_PATHS: &[&str] = &[

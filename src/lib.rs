@@ -92,11 +92,11 @@ pub(crate) mod ws;
 
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use domain::Role;
-pub use embed::Doorward;
+pub use embed::{Doorward, StartupError};
 pub use error::AppError as Error;
 pub use extractors::auth::{AuthUser, MaybeAuthUser};
 pub use extractors::role::{Admin, RequireRole, RoleRequirement};
-pub use startup::{Application, StartupError};
+pub use startup::Application;
 pub use tokens::jwt::AccessClaims;
 pub use ws::{AuthSocket, SocketMessage};
 

@@ -8,31 +8,8 @@ use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer};
 use url::Url;
 
-use crate::config::{Config, ConfigError};
-use crate::db::SetupError;
-use crate::embed::Doorward;
-
-/// Why the server could not start; printed as one line.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// A setting is wrong.
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    /// The database could not be opened or migrated.
-    #[error("{0}")]
-    Database(#[from] SetupError),
-    /// The listener could not be bound.
-    #[error("DOORWARD_BIND: cannot listen on {address}: {source}")]
-    Bind {
-        /// `DOORWARD_BIND`.
-        address: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Something else went wrong while starting.
-    #[error("{0}")]
-    Other(String),
-}
+use crate::config::Config;
+use crate::embed::{Doorward, StartupError};
 
 /// A bound, built server, not yet running.
 pub struct Application {
