@@ -19,10 +19,18 @@ use crate::helpers::{
     spawn_app_with, str_of,
 };
 use crate::pages::hidden_value;
+use crate::ws::{assert_ended_with, next_event, open_at};
 
+/// A free port for nginx, below Linux's ephemeral range (32768–60999): a server binding port 0
+/// (doorward, the upstream, another test's) can never be handed it between this check and
+/// nginx's bind, which once sent a test's requests to another test's server.
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    loop {
+        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 10_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn header(response: &Response, name: &str) -> String {
@@ -120,10 +128,18 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let nginx = Self { child, _dir: dir };
+        let mut nginx = Self { child, _dir: dir };
         for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", listen_port)).is_ok() {
+            let listening = std::net::TcpStream::connect(("127.0.0.1", listen_port)).is_ok();
+            std::thread::sleep(Duration::from_millis(50));
+            // nginx exits at once when it cannot bind: what listens then is not this nginx.
+            let exited = nginx.child.try_wait().unwrap();
+            if listening && exited.is_none() {
                 return nginx;
+            }
+            if let Some(status) = exited {
+                let log = std::fs::read_to_string(nginx._dir.path().join("error.log"));
+                panic!("nginx exited with {status}: {}", log.unwrap_or_default());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -269,6 +285,23 @@ async fn a_revoked_token_is_refused_at_nginx_at_once(backend: Backend) {
         "an API call gets no redirect"
     );
     assert_eq!(site.upstream.seen(), seen, "the app never saw it");
+}
+
+/// doorward's WebSocket through nginx: upgraded, and closed when the session is signed out.
+async fn the_websocket_works_through_nginx(backend: Backend) {
+    let site = Site::start(backend).await;
+    let pair = site.register(&TestUser::generate()).await;
+    let access = str_of(&pair, "access_token");
+    let path = format!("/ws?access_token={access}");
+    let mut socket = open_at(&site.origin, &path, &[]).await.unwrap();
+    assert_eq!(next_event(&mut socket).await["event"], "ready");
+    let bearer = format!("Bearer {access}");
+    let auth = [("authorization", bearer.as_str())];
+    let logout = site.post("/auth/logout", &auth, &json!({})).await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_ended_with(&mut socket, "revoked").await;
+    let (status, _) = open_at(&site.origin, &path, &[]).await.err().unwrap();
+    assert_eq!(status, 401);
 }
 
 /// A browser navigation without credentials ends on the sign-in page and, after signing in,
@@ -481,6 +514,7 @@ async fn a_listed_app_host_gets_its_whole_url_as_next(backend: Backend) {
 both_backends!(
     the_app_sees_who_signed_in_and_nothing_forged,
     a_revoked_token_is_refused_at_nginx_at_once,
+    the_websocket_works_through_nginx,
     a_browser_navigation_signs_in_and_comes_back,
     a_foreign_cookie_post_never_reaches_the_app,
     verify_answers_from_memory_with_identity_headers,

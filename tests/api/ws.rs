@@ -38,7 +38,16 @@ pub async fn open_path(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<Socket, (u16, Value)> {
-    let url = format!("{}{path}", app.address.replacen("http", "ws", 1));
+    open_at(&app.address, path, headers).await
+}
+
+/// Opens the WebSocket at `path` on the server at `address` (`http://host:port`).
+pub async fn open_at(
+    address: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Socket, (u16, Value)> {
+    let url = format!("{}{path}", address.replacen("http", "ws", 1));
     let mut request = url.into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().append(
