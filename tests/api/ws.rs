@@ -285,6 +285,21 @@ async fn bad_credentials_are_refused_before_the_upgrade(backend: Backend) {
     assert_eq!(plain.status(), StatusCode::BAD_REQUEST);
 }
 
+/// Many upgrades racing with one ticket: exactly one opens, every other is a clean 401.
+async fn a_ticket_raced_by_many_upgrades_opens_one_socket(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, pair) = app.signed_up_user().await;
+    let ticket = ticket(&app, str_of(&pair, "access_token")).await;
+    let query = format!("?ticket={ticket}");
+    let attempts = (0..8).map(|_| open(&app, &query, &[]));
+    let results = futures_util::future::join_all(attempts).await;
+    let opened = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(opened, 1);
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(refused.0, 401, "{refused:?}");
+    }
+}
+
 async fn a_revocation_is_pushed_and_closes_the_socket(backend: Backend) {
     let app = spawn_app(backend).await;
 
@@ -412,6 +427,7 @@ fn now_secs() -> i64 {
 both_backends!(
     every_credential_kind_opens_the_socket,
     bad_credentials_are_refused_before_the_upgrade,
+    a_ticket_raced_by_many_upgrades_opens_one_socket,
     a_revocation_is_pushed_and_closes_the_socket,
     a_revocation_on_another_instance_closes_the_socket,
     an_expiring_token_closes_the_socket_unless_renewed,

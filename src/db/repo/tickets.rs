@@ -24,8 +24,13 @@ pub fn insert_ticket(
 
 /// Consumes the ticket: its claims if it existed, had not expired and nobody consumed it
 /// first. Of two redemptions at once only one deletes the row, so only one gets the claims.
+/// The transaction begins with a write, as every write transaction here does (see the module
+/// docs), so on SQLite the second redemption waits for the first instead of failing busy.
 pub fn redeem_ticket(conn: &mut DbConn, hash: &str, now_ms: i64) -> QueryResult<Option<String>> {
     conn.transaction(|conn| {
+        diesel::update(ws_tickets::table.find(hash))
+            .set(ws_tickets::expires_at.eq(ws_tickets::expires_at))
+            .execute(conn)?;
         let found = ws_tickets::table
             .find(hash)
             .filter(ws_tickets::expires_at.gt(now_ms))
