@@ -104,13 +104,15 @@ impl Nginx {
             .replace("DOORWARD_ADDRESS", doorward.trim_start_matches("http://"))
             .replace("APP_ADDRESS", &format!("127.0.0.1:{app_port}"));
         let d = dir.path().display();
+        // One process, no master: killing it by its pid leaves no worker behind (a killed
+        // master once left its workers running, holding their ports).
         let is_root = Command::new("id")
             .arg("-u")
             .output()
             .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
         let user = if is_root { "user root;" } else { "" };
         let conf = format!(
-            "{user}\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+            "{user}\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              daemon off;\nevents {{ worker_connections 128; }}\nhttp {{\n\
              access_log {d}/access.log;\nclient_body_temp_path {d}/body;\n\
              proxy_temp_path {d}/proxy;\nfastcgi_temp_path {d}/fastcgi;\n\
