@@ -307,7 +307,7 @@ fn chrono_now() -> i64 {
 }
 
 /// Starts the real binary on `database_url` and returns it with the port it bound.
-fn start_binary(database_url: &str, dir: &std::path::Path) -> (std::process::Child, u16) {
+fn start_binary(database_url: &str, dir: &std::path::Path) -> (RunningBinary, u16) {
     start_binary_with(database_url, dir, true)
 }
 
@@ -316,9 +316,33 @@ fn start_binary_with(
     database_url: &str,
     dir: &std::path::Path,
     with_secret: bool,
-) -> (std::process::Child, u16) {
+) -> (RunningBinary, u16) {
     let (child, port, _log) = start_binary_logging(database_url, dir, with_secret);
     (child, port)
+}
+
+/// The real binary, stopped by its pid when the test ends, passed or failed.
+pub struct RunningBinary(std::process::Child);
+
+impl std::ops::Deref for RunningBinary {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RunningBinary {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The server's log lines, as it writes them.
@@ -329,7 +353,7 @@ pub fn start_binary_logging(
     database_url: &str,
     dir: &std::path::Path,
     with_secret: bool,
-) -> (std::process::Child, u16, ServerLog) {
+) -> (RunningBinary, u16, ServerLog) {
     use std::io::{BufRead, BufReader};
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"));
     command
@@ -362,7 +386,7 @@ pub fn start_binary_logging(
             kept.lock().unwrap().push(line);
         }
     });
-    (child, port, log)
+    (RunningBinary(child), port, log)
 }
 
 /// `kill -9` right after the answers: nothing acknowledged may be lost.

@@ -438,10 +438,9 @@ both_backends!(
 async fn a_query_credential_never_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = dir.path().join("doorward.db").display().to_string();
-    let (child, port, log) = tokio::task::block_in_place(|| {
+    let (_server, port, log) = tokio::task::block_in_place(|| {
         crate::durability::start_binary_logging(&database_url, dir.path(), true)
     });
-    let _server = StopOnDrop(child);
     let app_address = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let user = TestUser::generate();
@@ -494,15 +493,5 @@ async fn a_query_credential_never_reaches_the_log() {
             "no upgrade logged: {lines:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Stops the binary by its pid when the test ends, passed or failed.
-struct StopOnDrop(std::process::Child);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
