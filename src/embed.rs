@@ -21,6 +21,7 @@ use crate::csrf::{self, AllowedOrigins};
 use crate::db::{Db, SetupError};
 use crate::denylist::Denylist;
 use crate::keyfile;
+use crate::limits;
 use crate::page_session;
 use crate::passwords::PasswordHasher;
 use crate::revocation_sync::{self, LogPosition};
@@ -80,6 +81,7 @@ pub struct Doorward {
     session_key: Key,
     forward_auth: ForwardAuth,
     public_url: Url,
+    max_header_bytes: usize,
 }
 
 impl Doorward {
@@ -131,6 +133,7 @@ impl Doorward {
             settings: SessionSettings::from_config(&config),
             redirect_hosts: config.redirect_hosts.clone(),
             base_path: config.base_path.clone(),
+            body_timeout: config.limits.body_timeout,
         });
         revocation_sync::apply(&state, &revocations);
         log::info!("denylist loaded: {} entries", state.denylist.len());
@@ -158,6 +161,7 @@ impl Doorward {
             origins,
             public_url,
             state,
+            max_header_bytes: config.limits.max_header_bytes,
         })
     }
 
@@ -175,6 +179,7 @@ impl Doorward {
         move |cfg: &mut web::ServiceConfig| {
             let origins = Arc::clone(&doorward.origins);
             let base = doorward.state.base_path.clone();
+            let max_header_bytes = doorward.max_header_bytes;
             cfg.app_data(doorward.state.clone())
                 .app_data(web::Data::from(Arc::clone(&origins)))
                 .service(
@@ -182,6 +187,9 @@ impl Doorward {
                         .guard(guard::fn_guard(move |ctx| is_doorward_path(&base, ctx)))
                         .wrap(from_fn(move |req, next| {
                             csrf::guard(Arc::clone(&origins), req, next)
+                        }))
+                        .wrap(from_fn(move |req, next| {
+                            limits::guard(max_header_bytes, req, next)
                         }))
                         .wrap(page_session::middleware(doorward.session_key.clone()))
                         .wrap(cors(&doorward.cors_origins))

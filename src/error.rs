@@ -66,6 +66,15 @@ pub enum AppError {
     /// A body over the 64 KiB limit.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// The body did not arrive within `DOORWARD_BODY_TIMEOUT`.
+    #[error("the request body was not sent in time")]
+    RequestTimeout,
+    /// Headers over `DOORWARD_MAX_HEADER_BYTES`.
+    #[error("the request headers are too large")]
+    HeadersTooLarge,
+    /// A peer already holds `DOORWARD_MAX_CONNECTIONS_PER_IP` connections.
+    #[error("too many connections from this address")]
+    TooManyConnections,
     /// The database cannot be reached right now.
     #[error("the service is unavailable, try again shortly")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -99,6 +108,12 @@ pub mod code {
     pub const CSRF_FAILED: &str = "csrf_failed";
     /// 413.
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// 408.
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
+    /// 431.
+    pub const HEADERS_TOO_LARGE: &str = "request_header_fields_too_large";
+    /// 429.
+    pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
     /// 503.
     pub const UNAVAILABLE: &str = "unavailable";
     /// 500.
@@ -139,6 +154,9 @@ impl AppError {
             Self::InsufficientRole(_) => code::INSUFFICIENT_ROLE,
             Self::CsrfFailed => code::CSRF_FAILED,
             Self::PayloadTooLarge => code::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => code::REQUEST_TIMEOUT,
+            Self::HeadersTooLarge => code::HEADERS_TOO_LARGE,
+            Self::TooManyConnections => code::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => code::UNAVAILABLE,
             Self::Internal(_) => code::INTERNAL,
         }
@@ -173,7 +191,10 @@ impl AppError {
         {
             builder.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        if matches!(self, Self::Busy | Self::Unavailable(_)) {
+        if matches!(
+            self,
+            Self::Busy | Self::Unavailable(_) | Self::TooManyConnections
+        ) {
             builder.insert_header((header::RETRY_AFTER, "1"));
         }
         builder.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -207,6 +228,9 @@ impl ResponseError for AppError {
             | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientRole(_) | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

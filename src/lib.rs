@@ -78,6 +78,7 @@ pub(crate) mod embed;
 pub(crate) mod error;
 pub(crate) mod extractors;
 pub(crate) mod keyfile;
+pub(crate) mod limits;
 pub(crate) mod page_session;
 pub(crate) mod passwords;
 pub(crate) mod revocation_sync;

@@ -2,6 +2,7 @@
 //! and serves its routes, its start page and a request log.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::Logger;
@@ -10,6 +11,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::embed::{Doorward, StartupError};
+use crate::limits::ConnectionCounter;
 
 /// A bound, built server, not yet running.
 pub struct Application {
@@ -35,7 +37,11 @@ impl Application {
             None => Url::parse(&format!("http://localhost:{port}"))
                 .map_err(|e| StartupError::Other(e.to_string()))?,
         };
-        let (bind, workers) = (config.bind.clone(), config.workers);
+        let (bind, workers, limits) = (config.bind.clone(), config.workers, config.limits);
+        let connections = ConnectionCounter::new(
+            limits.max_connections_per_ip,
+            config.trusted_proxies.clone(),
+        );
         let doorward = Doorward::start_at(config, public_url).await?;
 
         let routes = doorward.routes();
@@ -49,6 +55,10 @@ impl Application {
                 .configure(start_page.clone())
         })
         .workers(workers)
+        .client_request_timeout(limits.head_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(limits.keep_alive)
+        .on_connect(move |connection, data| connections.on_connect(connection, data))
         .shutdown_timeout(5)
         .listen(listener)
         .map_err(|source| StartupError::Bind {

@@ -68,6 +68,8 @@ pub struct AppState {
     pub redirect_hosts: RedirectHosts,
     /// Where doorward is mounted (`DOORWARD_BASE_PATH`): `""` or like `/id`.
     pub base_path: String,
+    /// How long a request body may take to arrive (`DOORWARD_BODY_TIMEOUT`).
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {

@@ -11,10 +11,12 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 mod builder;
+mod limits;
 mod parse;
 mod redirect_hosts;
 
 pub use builder::ConfigBuilder;
+pub use limits::ClientLimits;
 pub use redirect_hosts::RedirectHosts;
 
 pub(crate) use parse::{is_loopback_host, parse_duration};
@@ -68,6 +70,11 @@ const SETTING_NAMES: &[&str] = &[
     "DOORWARD_BASE_PATH",
     "BCRYPT_COST",
     "DOORWARD_WORKERS",
+    "DOORWARD_HEAD_TIMEOUT",
+    "DOORWARD_BODY_TIMEOUT",
+    "DOORWARD_KEEP_ALIVE",
+    "DOORWARD_MAX_HEADER_BYTES",
+    "DOORWARD_MAX_CONNECTIONS_PER_IP",
 ];
 
 /// Where the data lives: the embedded SQLite file or a PostgreSQL server.
@@ -204,6 +211,8 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// `DOORWARD_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: usize,
+    /// Timeouts and sizes that bound what one client may hold.
+    pub limits: ClientLimits,
 }
 
 /// The longest lifetime any setting may have: ten years keeps every time sum far from overflow.
@@ -341,6 +350,8 @@ impl Config {
                 })?,
         };
 
+        let limits = ClientLimits::read(&var)?;
+
         Ok(Self {
             database,
             bind,
@@ -361,6 +372,7 @@ impl Config {
             base_path,
             bcrypt_cost,
             workers,
+            limits,
         })
     }
 

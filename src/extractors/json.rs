@@ -13,6 +13,7 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
 use crate::error::{AppError, FieldErrors};
+use crate::state::AppState;
 
 /// The largest body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -63,7 +64,8 @@ fn is_json_content_type(req: &HttpRequest) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (by header or by count).
+/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (by header or by count) and a
+/// body slower than `DOORWARD_BODY_TIMEOUT` (408).
 async fn read_limited(req: &HttpRequest, mut payload: Payload) -> Result<web::BytesMut, AppError> {
     let declared = req
         .headers()
@@ -73,17 +75,28 @@ async fn read_limited(req: &HttpRequest, mut payload: Payload) -> Result<web::By
     if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
         return Err(AppError::PayloadTooLarge);
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| AppError::InvalidRequest("the request body could not be read"))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(AppError::PayloadTooLarge);
+    let deadline = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
+    let read = async move {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|_| AppError::InvalidRequest("the request body could not be read"))?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(AppError::PayloadTooLarge);
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| AppError::RequestTimeout)?
 }
+
+/// The body deadline when no state is registered (it always is, in doorward's routes).
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A top-level JSON object whose member names are all distinct. serde_json keeps the last of
 /// two members with one name, so `{"email":"a…","email":"b…"}` would be read differently by

@@ -16,5 +16,6 @@ mod logout;
 mod pages;
 mod refresh;
 mod register_login;
+mod slow_clients;
 mod token_checks;
 mod ws;

@@ -12,6 +12,7 @@ use url::form_urlencoded;
 use super::response::PageError;
 use crate::csrf::{self, AllowedOrigins};
 use crate::page_session::{self, CSRF_FIELD};
+use crate::state::AppState;
 
 /// A decoded `application/x-www-form-urlencoded` body or query; the first value of a name wins.
 pub(super) struct FormFields(HashMap<String, String>);
@@ -49,9 +50,17 @@ impl FromRequest for CheckedForm {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
+        let deadline = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(std::time::Duration::from_secs(10), |state| {
+                state.body_timeout
+            });
         Box::pin(async move {
             // A body over the 64 KiB limit gets the page's own answer, never actix's plain text.
-            let body = match body.await {
+            let Ok(body) = tokio::time::timeout(deadline, body).await else {
+                return Err(PageError::TooSlow);
+            };
+            let body = match body {
                 Ok(body) => body,
                 Err(e) if matches!(e.as_error::<PayloadError>(), Some(PayloadError::Overflow)) => {
                     return Err(PageError::TooLarge);

@@ -77,6 +77,9 @@ pub enum PageError {
     /// A form post whose body could not be read: 400.
     #[error("unreadable form post")]
     Unreadable,
+    /// A form post whose body did not arrive within `DOORWARD_BODY_TIMEOUT`: 408.
+    #[error("form post too slow")]
+    TooSlow,
     /// Not the visitor's doing: 503 (try again) or 500. Logged once, when answered.
     #[error(transparent)]
     Fault(#[from] AppError),
@@ -94,6 +97,10 @@ impl PageError {
                 "Form too large",
                 "This form was not accepted: it holds more than this site accepts. Go back, \
                  shorten what you typed and try again.",
+            ),
+            Self::TooSlow => (
+                "Form too slow",
+                "This form took too long to arrive. Check your connection and try again.",
             ),
             Self::Unreadable => (
                 "Form not readable",
@@ -131,6 +138,7 @@ impl ResponseError for PageError {
             Self::Forged => StatusCode::FORBIDDEN,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unreadable => StatusCode::BAD_REQUEST,
+            Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::Fault(AppError::Unavailable(_) | AppError::Busy) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
