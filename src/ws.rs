@@ -14,7 +14,7 @@
 //! While open, the socket is re-checked after every denylist change, local or synced: a revoked
 //! session gets `{"event":"revoked"}` and close code 1008. At the token's `exp` (no leeway) the
 //! socket gets `{"event":"expired"}` and 1008, unless the client sent a fresher token of the
-//! same user first: `{"type":"reauth","access_token":"…"}`, answered
+//! same session first (its rotation's): `{"type":"reauth","access_token":"…"}`, answered
 //! `{"event":"reauthenticated","expires_in":N}` or `{"event":"error","error":"invalid_token"}`
 //! (the socket then keeps its current token).
 
@@ -184,15 +184,21 @@ impl AuthSocket {
         }
     }
 
-    /// Adopts a fresher token of the same user, or says why not and keeps the current one.
+    /// Adopts a fresher token of the same session (a rotation's), or says why not and keeps the
+    /// current one: a socket stays bound to the session it was opened by, so signing that
+    /// session out always ends it.
     async fn reauthenticate(&mut self, token: Option<&str>) {
         let verified = token
             .ok_or("reauth needs an access_token")
             .and_then(|token| self.state.verify_access_token(token))
             .and_then(|claims| {
-                (claims.sub == self.claims.sub)
-                    .then_some(claims)
-                    .ok_or("the token belongs to another user")
+                if claims.sub != self.claims.sub || claims.sid != self.claims.sid {
+                    Err("the token belongs to another session")
+                } else if claims.exp < self.claims.exp {
+                    Err("the token is older than the socket's")
+                } else {
+                    Ok(claims)
+                }
             });
         let event = match verified {
             Ok(claims) => {
@@ -275,6 +281,19 @@ fn query_credential(query: &str) -> Result<Option<QueryCredential>, AppError> {
 /// Who opens the socket, by the precedence in the module docs; the whole check is in memory
 /// except a ticket's redemption.
 pub async fn authenticate_upgrade(
+    state: &AppState,
+    origins: &AllowedOrigins,
+    req: &HttpRequest,
+) -> Result<AccessClaims, AppError> {
+    let claims = presented_claims(state, origins, req).await?;
+    // The socket ends at `exp` with no leeway, so a token within the leeway opens nothing.
+    if claims.exp <= now_ms() / 1000 {
+        return Err(AppError::InvalidToken("the token has expired"));
+    }
+    Ok(claims)
+}
+
+async fn presented_claims(
     state: &AppState,
     origins: &AllowedOrigins,
     req: &HttpRequest,

@@ -1,8 +1,9 @@
 //! `DOORWARD_REDIRECT_HOSTS`: the other hosts a sign-in may send the browser back to.
 //!
 //! A `next` is a path on doorward's own origin, or, only for a host listed here, an absolute
-//! `http(s)` URL. Entries are exact: `app.example.com` matches that host on its scheme's
-//! default port, `localhost:3000` that host and port; no wildcards, so a listed name never
+//! `https` URL (`http` only on a loopback host). Entries are exact: `app.example.com` matches
+//! that host on its scheme's default port, `localhost:3000` that host and port; no wildcards,
+//! so a listed name never
 //! covers a subdomain someone else may control.
 
 use url::{Host, Url};
@@ -39,9 +40,11 @@ impl RedirectHosts {
         Ok(Self(hosts))
     }
 
-    /// True when `url` is an `http(s)` URL, without credentials, on a listed host and port.
+    /// True when `url` is an `https` URL (or `http` on a loopback host, for development),
+    /// without credentials, on a listed host and port.
     pub fn allows(&self, url: &Url) -> bool {
-        let web = matches!(url.scheme(), "https" | "http");
+        let loopback = url.host_str().is_some_and(crate::config::is_loopback_host);
+        let web = url.scheme() == "https" || (url.scheme() == "http" && loopback);
         let plain = url.username().is_empty() && url.password().is_none();
         let host = match url.host() {
             Some(Host::Domain(name)) => name.to_owned(),
@@ -75,6 +78,7 @@ mod tests {
             "https://app.example.com.evil.example/",
             "https://app.example.com:8443/",
             "http://localhost/",
+            "http://app.example.com/",
             "https://user@app.example.com/",
             "javascript://app.example.com/%0aalert(1)",
             "ftp://app.example.com/",

@@ -368,7 +368,7 @@ async fn a_revocation_on_another_instance_closes_the_socket(backend: Backend) {
 
 async fn an_expiring_token_closes_the_socket_unless_renewed(backend: Backend) {
     let app = spawn_app_with(backend, &[("ACCESS_TOKEN_TTL", "3s")]).await;
-    let (_, pair) = app.signed_up_user().await;
+    let (user, pair) = app.signed_up_user().await;
     let (_, stranger) = app.signed_up_user().await;
     let first = str_of(&pair, "access_token");
     let first_exp = claims_of(first)["exp"].as_i64().unwrap();
@@ -393,6 +393,16 @@ async fn an_expiring_token_closes_the_socket_unless_renewed(backend: Backend) {
     assert_eq!(next_event(&mut renewed).await["error"], "invalid_token");
     send(&mut renewed, json!({"type": "reauth"})).await;
     assert_eq!(next_event(&mut renewed).await["error"], "invalid_token");
+    // The same user's other session cannot take the socket over: signing this one out must
+    // end it.
+    let other_session: Value = app.login(&user).await.json().await.unwrap();
+    let other_access = str_of(&other_session, "access_token");
+    send(
+        &mut renewed,
+        json!({"type": "reauth", "access_token": other_access}),
+    )
+    .await;
+    assert_eq!(next_event(&mut renewed).await["error"], "invalid_token");
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let fresh = app.rotate(&pair).await;
@@ -407,6 +417,13 @@ async fn an_expiring_token_closes_the_socket_unless_renewed(backend: Backend) {
     let answer = next_event(&mut renewed).await;
     assert_eq!(answer["event"], "reauthenticated", "{answer}");
     assert!(answer["expires_in"].as_i64().unwrap() > 0);
+    // Going back to the older token is refused: reauth only moves forward.
+    send(
+        &mut renewed,
+        json!({"type": "reauth", "access_token": first}),
+    )
+    .await;
+    assert_eq!(next_event(&mut renewed).await["error"], "invalid_token");
 
     assert_ended_with(&mut idle, "expired").await;
     assert!(now_secs() >= first_exp);
