@@ -3,8 +3,7 @@
 //! A `next` is a path on doorward's own origin, or, only for a host listed here, an absolute
 //! `https` URL (`http` only on a loopback host). Entries are exact: `app.example.com` matches
 //! that host on its scheme's default port, `localhost:3000` that host and port; no wildcards,
-//! so a listed name never
-//! covers a subdomain someone else may control.
+//! so a listed name never covers a subdomain someone else may control.
 
 use url::{Host, Url};
 
