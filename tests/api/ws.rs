@@ -300,6 +300,47 @@ async fn a_ticket_raced_by_many_upgrades_opens_one_socket(backend: Backend) {
     }
 }
 
+/// A frame header declaring 2^63 bytes ends the socket at once, however much follows (actix
+/// buffered it all before, waiting for the whole frame).
+async fn an_oversized_frame_is_refused_from_its_header(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(backend).await;
+    let (_, pair) = app.signed_up_user().await;
+    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        str_of(&pair, "access_token")
+    );
+    stream.write_all(handshake.as_bytes()).await.unwrap();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let n = stream.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 101"));
+    let header = [
+        0x81, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4,
+    ];
+    stream.write_all(&header).await.unwrap();
+    let filler = vec![b'x'; 1024 * 1024];
+    for _ in 0..8 {
+        if stream.write_all(&filler).await.is_err() {
+            break;
+        }
+    }
+    // The server's close frame (0x88), or the connection's end, must come promptly.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await;
+        match read.expect("the socket stayed open") {
+            Ok(0) | Err(_) => break,
+            Ok(n) if buffer[..n].contains(&0x88) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
 async fn a_revocation_is_pushed_and_closes_the_socket(backend: Backend) {
     let app = spawn_app(backend).await;
 
@@ -445,6 +486,7 @@ both_backends!(
     every_credential_kind_opens_the_socket,
     bad_credentials_are_refused_before_the_upgrade,
     a_ticket_raced_by_many_upgrades_opens_one_socket,
+    an_oversized_frame_is_refused_from_its_header,
     a_revocation_is_pushed_and_closes_the_socket,
     a_revocation_on_another_instance_closes_the_socket,
     an_expiring_token_closes_the_socket_unless_renewed,

@@ -18,19 +18,26 @@
 //! `{"event":"reauthenticated","expires_in":N}` or `{"event":"error","error":"invalid_token"}`
 //! (the socket then keeps its current token).
 
+mod frame_guard;
+
+use std::pin::Pin;
 use std::time::Duration;
 
+use actix_web::dev;
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Closed, Session,
 };
 use bytestring::ByteString;
+use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
 
+use self::frame_guard::FrameGuard;
 use crate::cookies;
 use crate::csrf::{self, AllowedOrigins};
 use crate::db::repo;
@@ -85,6 +92,11 @@ impl AuthSocket {
             .ok_or_else(|| AppError::Internal("allowed origins are missing".into()))?;
         // Subscribed first, so a revocation after the check below still wakes the socket.
         let revocations = state.denylist.subscribe();
+        let guarded: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
+            Box::pin(FrameGuard::new(body.into_inner(), MAX_MESSAGE_BYTES));
+        let body = web::Payload::from_request(req, &mut dev::Payload::from(guarded))
+            .into_inner()
+            .map_err(|_| AppError::InvalidRequest("the upgrade's body could not be read"))?;
         let (response, session, messages) = actix_ws::handle(req, body)
             .map_err(|_| AppError::InvalidRequest("this route needs a WebSocket upgrade"))?;
         let claims = authenticate_upgrade(&state, origins, req).await?;
