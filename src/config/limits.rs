@@ -50,7 +50,7 @@ impl ClientLimits {
             body_timeout: duration("DOORWARD_BODY_TIMEOUT", "10s")?,
             keep_alive: duration("DOORWARD_KEEP_ALIVE", "5s")?,
             max_header_bytes: count("DOORWARD_MAX_HEADER_BYTES", 16 * 1024, 1024 * 1024)?,
-            max_connections_per_ip: count("DOORWARD_MAX_CONNECTIONS_PER_IP", 100, 100_000)?,
+            max_connections_per_ip: count("DOORWARD_MAX_CONNECTIONS_PER_IP", 256, 100_000)?,
         })
     }
 }

@@ -262,7 +262,12 @@ async fn a_password_hashed_at_another_cost_is_rehashed_at_login(backend: Backend
 }
 
 async fn a_full_hashing_queue_answers_503_with_retry_after(backend: Backend) {
-    let app = spawn_app_with(backend, &[("BCRYPT_COST", "10")]).await;
+    // 120 connections from one address: above the default connection cap's concern here.
+    let settings = [
+        ("BCRYPT_COST", "10"),
+        ("DOORWARD_MAX_CONNECTIONS_PER_IP", "1000"),
+    ];
+    let app = spawn_app_with(backend, &settings).await;
     let user = TestUser::generate();
     let responses = join_all((0..120).map(|_| app.login(&user))).await;
     let busy: Vec<_> = responses.iter().filter(|r| r.status() == 503).collect();
