@@ -152,8 +152,6 @@ impl Doorward {
             forward_auth: ForwardAuth {
                 trusted_proxies: config.trusted_proxies.clone(),
                 redirects: config.forward_auth_redirects,
-                redirect_hosts: config.redirect_hosts.clone(),
-                login_path: format!("{}/login", config.base_path),
                 public_url: public_url.clone(),
                 origins: Arc::clone(&origins),
             },
@@ -209,11 +207,6 @@ impl Doorward {
     /// The security headers of doorward's answers, for the routes outside [`Self::routes`].
     pub(crate) fn security_headers(&self) -> DefaultHeaders {
         security_headers(self.public_url.scheme() == "https")
-    }
-
-    /// The shared state, for the binary and doorward's tests.
-    pub(crate) fn state(&self) -> &web::Data<AppState> {
-        &self.state
     }
 }
 

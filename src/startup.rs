@@ -89,12 +89,6 @@ impl Application {
         self.doorward.public_url()
     }
 
-    /// The denylist, for doorward's own tests.
-    #[doc(hidden)]
-    pub fn denylist_len(&self) -> usize {
-        self.doorward.state().denylist.len()
-    }
-
     /// Serves until the process is told to stop; the revocation log is followed meanwhile and
     /// no longer once the server and this are gone.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

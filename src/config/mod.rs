@@ -224,7 +224,15 @@ const MAX_REUSE_GRACE: Duration = Duration::from_secs(60);
 impl Config {
     /// Reads the settings through `get`, so tests can pass their own environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let var = |name: &str| {
+            // Every name read here must be one `ConfigBuilder::setting` accepts: a debug build
+            // (every test of this module) stops on a setting missing from the list.
+            debug_assert!(
+                SETTING_NAMES.contains(&name),
+                "{name} is not in SETTING_NAMES"
+            );
+            get(name).filter(|v| !v.trim().is_empty())
+        };
         let duration = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
             let raw = var(name).unwrap_or_else(|| default.to_owned());
             parse_duration(&raw).ok_or_else(|| {

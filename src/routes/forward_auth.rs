@@ -41,10 +41,6 @@ pub struct ForwardAuth {
     pub trusted_proxies: Vec<IpAddr>,
     /// `DOORWARD_FORWARD_AUTH_REDIRECT=302`.
     pub redirects: bool,
-    /// `DOORWARD_REDIRECT_HOSTS`: apps on other hosts a sign-in may return to.
-    pub redirect_hosts: RedirectHosts,
-    /// The sign-in page's path, under `DOORWARD_BASE_PATH`.
-    pub login_path: String,
     /// Where the sign-in page is.
     pub public_url: Url,
     /// The origins the CSRF rule allows.
@@ -174,8 +170,8 @@ async fn verify(
                     header::LOCATION,
                     original.login_location(
                         &settings.public_url,
-                        &settings.redirect_hosts,
-                        &settings.login_path,
+                        &state.redirect_hosts,
+                        &state.path("/login"),
                     ),
                 ));
                 if settings.redirects {

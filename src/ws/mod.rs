@@ -341,7 +341,7 @@ pub async fn issue_ticket(
     Ok(ticket)
 }
 
-/// Consumes a ticket; its session must still be good, as a token's would.
+/// Consumes a ticket; its session must not have been revoked since.
 async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<AccessClaims, AppError> {
     let hash = OpaqueTokenHash::of_presented(ticket).ok_or(AppError::InvalidToken(BAD_TICKET))?;
     let now = now_ms();

@@ -46,23 +46,6 @@ async fn me_by_cookie(app: &TestApp, jar: &CookieJar) -> Response {
         .await
 }
 
-/// Registers through the cookie route; returns the user and the jar it filled.
-async fn cookie_user(app: &TestApp) -> (TestUser, CookieJar) {
-    let user = TestUser::generate();
-    let response = post(
-        app,
-        "/auth/cookie/register",
-        "",
-        &[],
-        Some(json!({"email": user.email, "password": user.password})),
-    )
-    .await;
-    assert_eq!(response.status(), 201);
-    let mut jar = CookieJar::default();
-    jar.absorb(response.headers());
-    (user, jar)
-}
-
 async fn cookie_sign_in_sets_both_cookies_with_the_contract_attributes(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = TestUser::generate();
@@ -110,7 +93,7 @@ async fn cookie_sign_in_sets_both_cookies_with_the_contract_attributes(backend: 
 
 async fn the_browser_flow_from_register_to_logout(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (user, mut jar) = cookie_user(&app).await;
+    let (user, mut jar) = app.cookie_user().await;
     let me = me_by_cookie(&app, &jar).await;
     assert_eq!(me.status(), 200);
     assert_eq!(
@@ -152,7 +135,7 @@ async fn the_browser_flow_from_register_to_logout(backend: Backend) {
 
 async fn a_failed_cookie_refresh_clears_both_cookies(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let refresh = jar.get("__Host-refresh_token").unwrap().to_owned();
     for cookie in [
         String::new(),
@@ -167,7 +150,7 @@ async fn a_failed_cookie_refresh_clears_both_cookies(backend: Backend) {
 
 async fn cookies_are_read_strictly_by_their_exact_names(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let access = jar.get("__Host-access_token").unwrap();
     let planted = format!("%5F%5FHost-access_token={access}");
     let response = app
@@ -189,7 +172,7 @@ async fn cookies_are_read_strictly_by_their_exact_names(backend: Backend) {
 
 async fn the_bearer_header_wins_over_the_cookie(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let (bearer_user, pair) = app.signed_up_user().await;
     let bearer = format!("Bearer {}", pair["access_token"].as_str().unwrap());
     let response = app
@@ -214,7 +197,7 @@ async fn the_bearer_header_wins_over_the_cookie(backend: Backend) {
 async fn the_csrf_rule_guards_every_cookie_request(backend: Backend) {
     let app = spawn_app(backend).await;
     let port = app.address.rsplit(':').next().unwrap().to_owned();
-    let (_, mut jar) = cookie_user(&app).await;
+    let (_, mut jar) = app.cookie_user().await;
     let allowed = [
         vec![],
         vec![("origin", format!("http://localhost:{port}"))],
@@ -281,7 +264,7 @@ async fn cors_answers_listed_origins_only(backend: Backend) {
     let other = preflight("https://evil.example").await.unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
     // A listed origin passes the CSRF rule too.
-    let (_, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let response = post(
         &app,
         "/auth/cookie/refresh",
@@ -296,7 +279,7 @@ async fn cors_answers_listed_origins_only(backend: Backend) {
 
 async fn two_tabs_refreshing_at_once_both_stay_signed_in(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let (a, b) = join(
         post(&app, "/auth/cookie/refresh", &jar.header(), &[], None),
         post(&app, "/auth/cookie/refresh", &jar.header(), &[], None),
@@ -314,7 +297,7 @@ async fn two_tabs_refreshing_at_once_both_stay_signed_in(backend: Backend) {
 
 async fn without_grace_a_simultaneous_reuse_revokes_the_session(backend: Backend) {
     let app = spawn_app_with(backend, &[("REFRESH_REUSE_GRACE", "0s")]).await;
-    let (_, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let (a, b) = join(
         post(&app, "/auth/cookie/refresh", &jar.header(), &[], None),
         post(&app, "/auth/cookie/refresh", &jar.header(), &[], None),
@@ -333,7 +316,7 @@ async fn without_grace_a_simultaneous_reuse_revokes_the_session(backend: Backend
 
 async fn a_stolen_cookie_reused_after_the_grace_revokes_the_session(backend: Backend) {
     let app = spawn_app_with(backend, &[("REFRESH_REUSE_GRACE", "1s")]).await;
-    let (_, stolen) = cookie_user(&app).await;
+    let (_, stolen) = app.cookie_user().await;
     let mut victim = stolen.clone();
     let response = post(&app, "/auth/cookie/refresh", &victim.header(), &[], None).await;
     victim.absorb(response.headers());
@@ -347,7 +330,7 @@ async fn a_stolen_cookie_reused_after_the_grace_revokes_the_session(backend: Bac
 
 async fn logout_all_by_cookie_signs_out_every_browser(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (user, laptop) = cookie_user(&app).await;
+    let (user, laptop) = app.cookie_user().await;
     let login = post(
         &app,
         "/auth/cookie/login",
@@ -372,7 +355,7 @@ async fn logout_all_by_cookie_signs_out_every_browser(backend: Backend) {
 /// bytes). Before the fix the whole header was dropped and this answered 401 `unauthorized`.
 async fn a_non_ascii_cookie_beside_ours_does_not_sign_the_user_out(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let mut bytes = b"pref=caf\xc3\xa9; ".to_vec();
     bytes.extend_from_slice(jar.header().as_bytes());
     let response = app
@@ -392,7 +375,7 @@ async fn a_non_ascii_cookie_beside_ours_does_not_sign_the_user_out(backend: Back
 /// route too: 401 with both cleared (it answered 200 before).
 async fn a_duplicated_refresh_cookie_is_refused_beside_a_valid_access_cookie(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let access = jar.get("__Host-access_token").unwrap();
     let refresh = jar.get("__Host-refresh_token").unwrap();
     let cookie = format!(
@@ -409,8 +392,8 @@ async fn a_duplicated_refresh_cookie_is_refused_beside_a_valid_access_cookie(bac
 /// survives (before, both copies were ignored and the real tokens stayed valid).
 async fn logout_with_duplicated_cookies_revokes_every_value(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, first) = cookie_user(&app).await;
-    let (_, second) = cookie_user(&app).await;
+    let (_, first) = app.cookie_user().await;
+    let (_, second) = app.cookie_user().await;
     let cookie = format!(
         "__Host-access_token={}; __Host-access_token={}; __Host-refresh_token={}; __Host-refresh_token={}",
         first["__Host-access_token"],
@@ -433,7 +416,7 @@ async fn logout_with_duplicated_cookies_revokes_every_value(backend: Backend) {
 /// browser loses those cookies, so nothing may stay alive behind them (they stayed valid before).
 async fn signing_in_over_old_cookies_revokes_their_session(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (user, old) = cookie_user(&app).await;
+    let (user, old) = app.cookie_user().await;
     let response = post(
         &app,
         "/auth/cookie/login",

@@ -8,9 +8,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{
-    Backend, CookieJar, TestApp, TestUser, assert_error, challenge, str_of, test_settings,
-};
+use crate::helpers::{Backend, TestApp, TestUser, assert_error, challenge, str_of, test_settings};
 use crate::ws::{assert_ended_with, next_event, open_path};
 
 #[allow(dead_code)]
@@ -67,26 +65,11 @@ async fn titles(response: Response) -> Vec<String> {
         .collect()
 }
 
-/// Signs up through doorward's cookie route on the app; the jar holds both cookies.
-async fn cookie_user(app: &TestApp) -> CookieJar {
-    let user = TestUser::generate();
-    let response = app
-        .post_json(
-            "/auth/cookie/register",
-            &json!({"email": user.email, "password": user.password}),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let mut jar = CookieJar::default();
-    jar.absorb(response.headers());
-    jar
-}
-
 async fn tasks_are_per_user_by_bearer_and_by_cookie(backend: Backend) {
     let app = spawn_tasks_app(backend).await;
     let (_, pair) = app.signed_up_user().await;
     let bearer = format!("Bearer {}", str_of(&pair, "access_token"));
-    let jar = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let cookie = jar.header();
     let own_origin = app.address.clone();
     let by_cookie = [("cookie", cookie.as_str()), ("origin", own_origin.as_str())];
@@ -155,7 +138,7 @@ async fn a_logged_out_token_is_refused_by_the_app_at_once(backend: Backend) {
 
 async fn a_foreign_cookie_post_creates_nothing(backend: Backend) {
     let app = spawn_tasks_app(backend).await;
-    let jar = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let cookie = jar.header();
     for forged in [
         [
@@ -295,7 +278,7 @@ async fn the_task_socket_pushes_its_owner_s_tasks_until_the_session_ends(backend
     assert_ended_with(&mut socket, "revoked").await;
 
     // A foreign Origin cannot open it with the cookie.
-    let jar = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let cookie = jar.header();
     let foreign = [
         ("cookie", cookie.as_str()),

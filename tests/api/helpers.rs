@@ -307,6 +307,21 @@ impl TestApp {
         (user, response.json().await.expect("json"))
     }
 
+    /// Registers a fresh user through the cookie route; the jar holds both cookies.
+    pub async fn cookie_user(&self) -> (TestUser, CookieJar) {
+        let user = TestUser::generate();
+        let response = self
+            .post_json(
+                "/auth/cookie/register",
+                &json!({"email": user.email, "password": user.password}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let mut jar = CookieJar::default();
+        jar.absorb(response.headers());
+        (user, jar)
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post_json("/auth/refresh", &json!({"refresh_token": refresh_token}))
             .await

@@ -14,9 +14,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::both_backends;
-use crate::helpers::{
-    Backend, CookieJar, TestApp, TestUser, claims_of, spawn_app, spawn_app_with, str_of,
-};
+use crate::helpers::{Backend, TestApp, TestUser, claims_of, spawn_app, spawn_app_with, str_of};
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -130,25 +128,6 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// Signs up through the cookie route; the jar holds both cookies.
-async fn cookie_user(app: &TestApp) -> (String, CookieJar) {
-    let user = TestUser::generate();
-    let response = app
-        .post_json(
-            "/auth/cookie/register",
-            &json!({"email": user.email, "password": user.password}),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let mut jar = CookieJar::default();
-    jar.absorb(response.headers());
-    let id = response.json::<Value>().await.unwrap()["user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (id, jar)
-}
-
 async fn ticket(app: &TestApp, access: &str) -> String {
     let response = app.post_with_bearer("/auth/ws-ticket", access, None).await;
     assert_eq!(response.status(), 200);
@@ -188,7 +167,11 @@ async fn every_credential_kind_opens_the_socket(backend: Backend) {
     let ticket = ticket(&app, access).await;
     open_ready(&app, &format!("?ticket={ticket}"), &[], &id).await;
 
-    let (cookie_id, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
+    let cookie_id = claims_of(&jar.0["__Host-access_token"])["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let cookie = jar.header();
     open_ready(&app, "", &[("cookie", &cookie)], &cookie_id).await;
     let own_origin = app.address.clone();
@@ -218,7 +201,7 @@ async fn bad_credentials_are_refused_before_the_upgrade(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, pair) = app.signed_up_user().await;
     let access = str_of(&pair, "access_token");
-    let (_, jar) = cookie_user(&app).await;
+    let (_, jar) = app.cookie_user().await;
     let cookie = jar.header();
 
     let refused = |status: u16, code: &'static str| {
