@@ -2,6 +2,7 @@
 //! cookie routes and the pages all call [`register`] and [`sign_in`], and only differ in how
 //! they answer.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -10,8 +11,10 @@ use crate::db::models::UserRow;
 use crate::db::repo;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::{AppError, FieldErrors};
+use crate::extractors::client_ip::ClientIp;
 use crate::sessions::{self, IssuedSession};
 use crate::state::{AppState, now_ms};
+use crate::throttle;
 use crate::users::{CacheGeneration, NewAccount, User};
 
 /// A validated registration request.
@@ -61,12 +64,17 @@ impl Registration {
 }
 
 /// Creates the account and signs it in: the account and its first session are stored in one
-/// transaction. 409 when the email is taken.
+/// transaction. 409 when the email is taken; 429 past `DOORWARD_REGISTER_RATE_PER_IP`.
 pub async fn register(
     state: &AppState,
+    client: ClientIp,
     registration: Registration,
 ) -> Result<IssuedSession, AppError> {
-    let password_hash = state.hasher.hash(registration.password).await?;
+    state.throttle.register(client.key())?;
+    let password_hash = state
+        .hasher
+        .hash(client.key(), registration.password)
+        .await?;
     let account = NewAccount {
         id: Uuid::new_v4().to_string(),
         email: registration.email.as_ref().to_owned(),
@@ -77,13 +85,38 @@ pub async fn register(
     sessions::start_for_new_account(state, &account).await
 }
 
-/// Checks the credentials and starts a session.
+/// Checks the credentials and starts a session. Throttled first, before any bcrypt: per
+/// address in memory, then per account and address in the database (the attempt is counted
+/// there, and the count cleared by a success).
 pub async fn sign_in(
     state: &AppState,
+    client: ClientIp,
     email: &str,
     password: &str,
 ) -> Result<IssuedSession, AppError> {
-    let (user, read_at) = authenticate(state, email, password).await?;
+    state.throttle.sign_in(client.key())?;
+    let account = throttle::account_key(email);
+    let address = client.key().to_string();
+    let rules = state.throttle.attempt_rules(now_ms());
+    if let Some(rules) = rules {
+        let (key, at) = (account.clone(), address.clone());
+        let verdict = state
+            .db
+            .run(move |conn| repo::claim_attempt(conn, &key, &at, rules))
+            .await?;
+        if let repo::AttemptVerdict::Refused { retry_after_ms } = verdict {
+            let wait = std::time::Duration::from_millis(retry_after_ms.unsigned_abs());
+            return Err(AppError::throttled(wait));
+        }
+    }
+    let (user, read_at) = authenticate(state, client.key(), email, password).await?;
+    if rules.is_some() {
+        let now = now_ms();
+        state
+            .db
+            .run(move |conn| repo::record_success(conn, &account, &address, now))
+            .await?;
+    }
     sessions::start(state, &user, read_at).await
 }
 
@@ -91,6 +124,7 @@ pub async fn sign_in(
 /// one bcrypt verification and answer the same [`AppError::InvalidCredentials`].
 async fn authenticate(
     state: &AppState,
+    client: IpAddr,
     email: &str,
     password: &str,
 ) -> Result<(UserRow, CacheGeneration), AppError> {
@@ -106,21 +140,24 @@ async fn authenticate(
         Err(_) => None,
     };
     let stored = row.as_ref().map(|r| r.password_hash.clone());
-    let verified = state.hasher.verify(password.clone(), stored).await?;
+    let verified = state
+        .hasher
+        .verify(client, password.clone(), stored)
+        .await?;
     let (Some(row), true, Some(password)) = (row, verified, password) else {
         return Err(AppError::InvalidCredentials);
     };
     if state.hasher.needs_rehash(&row.password_hash) {
-        rehash(state, &row.id, password).await;
+        rehash(state, client, &row.id, password).await;
     }
     Ok((row, read_at))
 }
 
 /// Upgrades a hash made at another cost; a failure only delays the upgrade to the next login.
-async fn rehash(state: &AppState, user_id: &str, password: Password) {
+async fn rehash(state: &AppState, client: IpAddr, user_id: &str, password: Password) {
     let user_id = user_id.to_owned();
     let outcome: Result<(), AppError> = async {
-        let hash = state.hasher.hash(password).await?;
+        let hash = state.hasher.hash(client, password).await?;
         state
             .db
             .run(move |conn| repo::update_password_hash(conn, &user_id, &hash))

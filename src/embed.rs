@@ -27,6 +27,7 @@ use crate::passwords::PasswordHasher;
 use crate::revocation_sync::{self, LogPosition};
 use crate::routes::{self, forward_auth::ForwardAuth, pages};
 use crate::state::{AppState, SessionSettings};
+use crate::throttle::Throttle;
 use crate::tokens::jwt::JwtKeys;
 use crate::users::UserCache;
 
@@ -111,9 +112,10 @@ impl Doorward {
         };
         let target = config.database.clone();
         let cost = config.bcrypt_cost;
+        let share = config.throttling.hash_jobs_per_ip;
         let (db, hasher) = web::block(move || {
             let db = Db::connect(&target)?;
-            let hasher = PasswordHasher::start(cost)
+            let hasher = PasswordHasher::start(cost, share)
                 .map_err(|e| StartupError::Other(format!("BCRYPT_COST: {e}")))?;
             Ok::<_, StartupError>((db, hasher))
         })
@@ -134,6 +136,8 @@ impl Doorward {
             redirect_hosts: config.redirect_hosts.clone(),
             base_path: config.base_path.clone(),
             body_timeout: config.limits.body_timeout,
+            trusted_proxies: config.trusted_proxies.clone(),
+            throttle: Throttle::new(config.throttling),
         });
         revocation_sync::apply(&state, &revocations);
         log::info!("denylist loaded: {} entries", state.denylist.len());
@@ -150,7 +154,6 @@ impl Doorward {
         Ok(Self {
             session_key: page_session::session_key(secret.expose()).map_err(StartupError::Other)?,
             forward_auth: ForwardAuth {
-                trusted_proxies: config.trusted_proxies.clone(),
                 redirects: config.forward_auth_redirects,
                 public_url: public_url.clone(),
                 origins: Arc::clone(&origins),

@@ -75,6 +75,13 @@ pub enum AppError {
     /// A peer already holds `DOORWARD_MAX_CONNECTIONS_PER_IP` connections.
     #[error("too many connections from this address")]
     TooManyConnections,
+    /// Too many attempts from this client, on this account or in this session: try again
+    /// after `retry_after_secs` (sent as `Retry-After`).
+    #[error("too many attempts, try again in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until the next attempt can be made.
+        retry_after_secs: u64,
+    },
     /// The database cannot be reached right now.
     #[error("the service is unavailable, try again shortly")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -136,6 +143,23 @@ impl AppError {
         Self::Unavailable(Box::new(e))
     }
 
+    /// A throttled attempt that may be made again after `wait` (rounded up, at least 1 s).
+    pub fn throttled(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self::Throttled {
+            retry_after_secs: secs.max(1),
+        }
+    }
+
+    /// Seconds a client should wait before trying again, for the answers that have one.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            Self::Busy | Self::Unavailable(_) | Self::TooManyConnections => Some(1),
+            _ => None,
+        }
+    }
+
     /// Wraps a fault of ours as 500.
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(e))
@@ -156,7 +180,7 @@ impl AppError {
             Self::PayloadTooLarge => code::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => code::REQUEST_TIMEOUT,
             Self::HeadersTooLarge => code::HEADERS_TOO_LARGE,
-            Self::TooManyConnections => code::TOO_MANY_REQUESTS,
+            Self::TooManyConnections | Self::Throttled { .. } => code::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => code::UNAVAILABLE,
             Self::Internal(_) => code::INTERNAL,
         }
@@ -191,11 +215,8 @@ impl AppError {
         {
             builder.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        if matches!(
-            self,
-            Self::Busy | Self::Unavailable(_) | Self::TooManyConnections
-        ) {
-            builder.insert_header((header::RETRY_AFTER, "1"));
+        if let Some(secs) = self.retry_after_secs() {
+            builder.insert_header((header::RETRY_AFTER, secs));
         }
         builder.insert_header((header::CACHE_CONTROL, "no-store"));
         builder
@@ -230,7 +251,7 @@ impl ResponseError for AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyConnections | Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -272,6 +293,9 @@ impl From<crate::passwords::HashingError> for AppError {
     fn from(e: crate::passwords::HashingError) -> Self {
         match e {
             crate::passwords::HashingError::Busy => Self::Busy,
+            crate::passwords::HashingError::OverShare => Self::Throttled {
+                retry_after_secs: 1,
+            },
             other => Self::internal(other),
         }
     }

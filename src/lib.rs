@@ -87,6 +87,7 @@ pub(crate) mod sessions;
 pub(crate) mod startup;
 pub(crate) mod state;
 pub(crate) mod templates;
+pub(crate) mod throttle;
 pub(crate) mod tokens;
 pub(crate) mod users;
 pub(crate) mod ws;

@@ -4,9 +4,16 @@
 //! that serves the database: a login flood then cannot stall other routes. The queue in front
 //! of the pool is bounded; when it is full the caller gets [`HashingError::Busy`] (503 with
 //! `Retry-After`) at once instead of waiting without end.
+//!
+//! The queue is shared fairly: one client address may hold at most its share of it (queued or
+//! running), so a flood from one address cannot make everyone else wait; and a job whose
+//! client has gone (the connection closed, the request dropped) is skipped before it hashes,
+//! so a flood of requests that hang up at once costs no bcrypt.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
@@ -24,6 +31,9 @@ pub enum HashingError {
     /// Every hashing thread is busy and the queue is full: try again shortly.
     #[error("the password hashing queue is full")]
     Busy,
+    /// This client already holds its share of the queue.
+    #[error("this client holds its share of the password hashing queue")]
+    OverShare,
     /// The hashing threads are gone.
     #[error("the password hashing pool stopped")]
     Stopped,
@@ -36,14 +46,19 @@ pub enum HashingError {
 #[derive(Clone)]
 pub struct PasswordHasher {
     jobs: SyncSender<Job>,
+    /// Jobs queued or running per client address.
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// The most one address may hold.
+    share: usize,
     cost: u32,
     /// Verified against when the email is unknown, so both paths take the same time.
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
-    /// Starts one hashing thread per core and makes the dummy hash at `cost`.
-    pub fn start(cost: u32) -> Result<Self, bcrypt::BcryptError> {
+    /// Starts one hashing thread per core and makes the dummy hash at `cost`; one address may
+    /// hold `share` jobs at once.
+    pub fn start(cost: u32, share: usize) -> Result<Self, bcrypt::BcryptError> {
         let (jobs, queue) = mpsc::sync_channel::<Job>(QUEUE_LEN);
         let queue = Arc::new(Mutex::new(queue));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -71,19 +86,31 @@ impl PasswordHasher {
         let dummy_hash = bcrypt::hash("doorward dummy password", cost)?;
         Ok(Self {
             jobs,
+            in_flight: Arc::default(),
+            share,
             cost,
             dummy_hash: Arc::from(dummy_hash),
         })
     }
 
-    /// Runs `work` on a hashing thread and awaits its answer.
+    /// Runs `work` for `client` on a hashing thread and awaits its answer. If the caller stops
+    /// waiting (its request was dropped) before a thread takes the job, the work is skipped.
     async fn run<T: Send + 'static>(
         &self,
+        client: IpAddr,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashingError> {
+        let slot = ShareSlot::take(&self.in_flight, client, self.share)?;
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = reply.send(work());
+            if reply.is_closed() {
+                log::debug!("skipped a password job whose client has gone");
+                return;
+            }
+            let answer = work();
+            // Given back before the answer, so the client may start its next job at once.
+            drop(slot);
+            let _ = reply.send(answer);
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
@@ -94,10 +121,10 @@ impl PasswordHasher {
     }
 
     /// Hashes a new password at the configured cost.
-    pub async fn hash(&self, password: Password) -> Result<String, HashingError> {
+    pub async fn hash(&self, client: IpAddr, password: Password) -> Result<String, HashingError> {
         let cost = self.cost;
         Ok(self
-            .run(move || bcrypt::hash(password.expose(), cost))
+            .run(client, move || bcrypt::hash(password.expose(), cost))
             .await??)
     }
 
@@ -105,17 +132,28 @@ impl PasswordHasher {
     /// so that an unknown email costs the same time as a wrong password.
     pub async fn verify(
         &self,
+        client: IpAddr,
         password: Option<Password>,
         stored: Option<String>,
     ) -> Result<bool, HashingError> {
         let dummy = Arc::clone(&self.dummy_hash);
-        self.run(move || {
+        self.run(client, move || {
             let hash = stored.as_deref().unwrap_or(&dummy);
             let candidate = password.as_ref().map_or("", Password::expose);
             let matches = bcrypt::verify(candidate, hash).unwrap_or(false);
             matches && stored.is_some() && password.is_some()
         })
         .await
+    }
+
+    /// Jobs queued or running for `client`.
+    #[cfg(test)]
+    fn held_by(&self, client: IpAddr) -> usize {
+        let in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        in_flight.get(&client).copied().unwrap_or(0)
     }
 
     /// True when `stored` was made at another cost and should be rehashed at this one.
@@ -129,32 +167,89 @@ impl PasswordHasher {
     }
 }
 
+/// One job's place in its client's share, given back when the job is done or dropped.
+struct ShareSlot {
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    client: IpAddr,
+}
+
+impl ShareSlot {
+    fn take(
+        in_flight: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+        client: IpAddr,
+        share: usize,
+    ) -> Result<Self, HashingError> {
+        let mut held = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(client).or_insert(0);
+        if *count >= share {
+            return Err(HashingError::OverShare);
+        }
+        *count += 1;
+        Ok(Self {
+            in_flight: Arc::clone(in_flight),
+            client,
+        })
+    }
+}
+
+impl Drop for ShareSlot {
+    fn drop(&mut self) {
+        let mut held = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.client);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[actix_web::test]
     async fn hashes_verify_and_report_their_cost() {
-        let hasher = PasswordHasher::start(4).unwrap();
+        let hasher = PasswordHasher::start(4, 16).unwrap();
+        let client = IpAddr::from([127, 0, 0, 1]);
         let password = Password::parse_new("correct horse battery").unwrap();
-        let hash = hasher.hash(password.clone()).await.unwrap();
+        let hash = hasher.hash(client, password.clone()).await.unwrap();
         assert!(hash.starts_with("$2b$04$"));
         assert!(!hasher.needs_rehash(&hash));
         assert!(
             hasher
-                .verify(Some(password.clone()), Some(hash.clone()))
+                .verify(client, Some(password.clone()), Some(hash.clone()))
                 .await
                 .unwrap()
         );
         let wrong = Password::parse_presented("wrong horse battery").unwrap();
         assert!(
             !hasher
-                .verify(Some(wrong), Some(hash.clone()))
+                .verify(client, Some(wrong), Some(hash.clone()))
                 .await
                 .unwrap()
         );
-        assert!(!hasher.verify(Some(password), None).await.unwrap());
-        let stronger = PasswordHasher::start(5).unwrap();
+        assert!(!hasher.verify(client, Some(password), None).await.unwrap());
+        assert_eq!(hasher.held_by(client), 0, "every slot was given back");
+        let stronger = PasswordHasher::start(5, 16).unwrap();
         assert!(stronger.needs_rehash(&hash));
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share() {
+        let in_flight = Arc::default();
+        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        let first = ShareSlot::take(&in_flight, a, 2).unwrap();
+        let _second = ShareSlot::take(&in_flight, a, 2).unwrap();
+        assert!(matches!(
+            ShareSlot::take(&in_flight, a, 2),
+            Err(HashingError::OverShare)
+        ));
+        let _other = ShareSlot::take(&in_flight, b, 2).unwrap();
+        drop(first);
+        let _again = ShareSlot::take(&in_flight, a, 2).unwrap();
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::db::models::{LogEntry, log_kind};
 use crate::db::{Db, DbError, repo};
-use crate::state::{AppState, now_ms};
+use crate::state::{AppState, millis, now_ms};
 
 /// How far an instance's clock may differ from the database's before it is warned about:
 /// token times and lifetimes are judged by each instance's clock.
@@ -101,12 +101,21 @@ pub async fn follow(
     }
 }
 
+/// Deletes expired rows, and sign-in attempt counts whose window ended, keeping for
+/// `SESSION_MAX_AGE` the mark of an address an account signed in from.
 async fn purge_expired(state: &AppState) {
     let now = now_ms();
     let horizon = now - state.settings.family_memory_ms;
+    let attempts_stale = now - millis(state.throttle.failed_sign_in_window());
+    let successes_forgotten = now - state.settings.session_max_age_ms;
     match state
         .db
-        .run(move |conn| repo::purge_expired(conn, now, horizon))
+        .run(move |conn| {
+            Ok::<_, diesel::result::Error>(
+                repo::purge_expired(conn, now, horizon)?
+                    + repo::purge_attempts(conn, attempts_stale, successes_forgotten)?,
+            )
+        })
         .await
     {
         Ok(deleted) => log::info!("purged {deleted} expired rows"),

@@ -15,6 +15,7 @@ use crate::db::models::{NewFamily, NewRefreshToken, UserRow};
 use crate::db::repo::{self, FamilyStart, Revocation, Rotation, RotationRules};
 use crate::error::AppError;
 use crate::extractors::auth::{PresentedToken, presented_token};
+use crate::extractors::client_ip::ClientIp;
 use crate::state::{AppState, now_ms};
 use crate::tokens::jwt::{AccessClaims, IssuedAccessToken, LEEWAY_SECS, Subject};
 use crate::tokens::opaque::{OpaqueToken, OpaqueTokenHash};
@@ -170,7 +171,12 @@ fn issue(
 /// Rotates a presented refresh token (contract §2): a new pair in the same family, or 401
 /// `invalid_grant`; reuse outside the grace (or a second reuse within it) revokes the whole
 /// family first.
-pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedSession, AppError> {
+pub async fn refresh(
+    state: &AppState,
+    client: ClientIp,
+    presented: &str,
+) -> Result<IssuedSession, AppError> {
+    state.throttle.refresh(client.key())?;
     let presented = OpaqueTokenHash::of_presented(presented).ok_or(AppError::InvalidGrant)?;
     let (refresh, hash) = new_refresh_token()?;
     let rules = RotationRules {
@@ -178,6 +184,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedSession,
         refresh_ttl: state.settings.refresh_ttl_ms,
         reuse_grace: state.settings.reuse_grace_ms,
         family_memory: state.settings.family_memory_ms,
+        per_session: state.throttle.rotations_per_session(),
     };
     let read_at = state.users.generation();
     let rotation = state
@@ -209,6 +216,9 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedSession,
             Err(AppError::InvalidGrant)
         }
         Rotation::Rejected => Err(AppError::InvalidGrant),
+        Rotation::Throttled { retry_after_ms } => Err(AppError::throttled(
+            std::time::Duration::from_millis(retry_after_ms.unsigned_abs()),
+        )),
     }
 }
 

@@ -57,6 +57,9 @@ impl Application {
         .workers(workers)
         .client_request_timeout(limits.head_timeout)
         .client_disconnect_timeout(Duration::from_secs(1))
+        // A client that closes its side has gone (as nginx's 499): its request is dropped, and
+        // with it any password check still queued for it.
+        .h1_allow_half_closed(false)
         .keep_alive(limits.keep_alive)
         .on_connect(move |connection, data| connections.on_connect(connection, data))
         .shutdown_timeout(5)

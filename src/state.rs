@@ -9,6 +9,7 @@ use crate::config::{Config, RedirectHosts};
 use crate::db::Db;
 use crate::denylist::Denylist;
 use crate::passwords::PasswordHasher;
+use crate::throttle::Throttle;
 use crate::tokens::jwt::{AccessClaims, JwtKeys, LEEWAY_SECS};
 use crate::users::UserCache;
 
@@ -70,6 +71,10 @@ pub struct AppState {
     pub base_path: String,
     /// How long a request body may take to arrive (`DOORWARD_BODY_TIMEOUT`).
     pub body_timeout: std::time::Duration,
+    /// `DOORWARD_TRUSTED_PROXIES`: the peers whose forwarded headers are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How often a client may sign in, register and refresh.
+    pub throttle: Throttle,
 }
 
 impl AppState {

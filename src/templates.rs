@@ -51,6 +51,8 @@ pub struct RegisterPage<'a> {
     pub name_errors: &'a [String],
     /// True when any field has a problem.
     pub has_errors: bool,
+    /// A problem with the whole form (too many attempts).
+    pub error: Option<&'a str>,
     /// The sign-in link, carrying `next`.
     pub login_href: &'a str,
 }

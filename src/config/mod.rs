@@ -16,7 +16,7 @@ mod parse;
 mod redirect_hosts;
 
 pub use builder::ConfigBuilder;
-pub use limits::ClientLimits;
+pub use limits::{ClientLimits, Rate, Throttling};
 pub use redirect_hosts::RedirectHosts;
 
 pub(crate) use parse::{is_loopback_host, parse_duration};
@@ -75,6 +75,14 @@ const SETTING_NAMES: &[&str] = &[
     "DOORWARD_KEEP_ALIVE",
     "DOORWARD_MAX_HEADER_BYTES",
     "DOORWARD_MAX_CONNECTIONS_PER_IP",
+    "DOORWARD_SIGN_IN_RATE_PER_IP",
+    "DOORWARD_REGISTER_RATE_PER_IP",
+    "DOORWARD_REFRESH_RATE_PER_IP",
+    "DOORWARD_REFRESH_RATE_PER_SESSION",
+    "DOORWARD_FAILED_SIGN_INS_PER_IP",
+    "DOORWARD_FAILED_SIGN_INS_PER_ACCOUNT",
+    "DOORWARD_FAILED_SIGN_IN_WINDOW",
+    "DOORWARD_HASH_JOBS_PER_IP",
 ];
 
 /// Where the data lives: the embedded SQLite file or a PostgreSQL server.
@@ -213,6 +221,8 @@ pub struct Config {
     pub workers: usize,
     /// Timeouts and sizes that bound what one client may hold.
     pub limits: ClientLimits,
+    /// How often a client may sign in, register and refresh.
+    pub throttling: Throttling,
 }
 
 /// The longest lifetime any setting may have: ten years keeps every time sum far from overflow.
@@ -359,6 +369,7 @@ impl Config {
         };
 
         let limits = ClientLimits::read(&var)?;
+        let throttling = Throttling::read(&var)?;
 
         Ok(Self {
             database,
@@ -381,6 +392,7 @@ impl Config {
             bcrypt_cost,
             workers,
             limits,
+            throttling,
         })
     }
 

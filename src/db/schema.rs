@@ -60,6 +60,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Sign-in attempts per account (hashed email) and client address, for throttling.
+    sign_in_attempts (account_key, client) {
+        account_key -> Text,
+        client -> Text,
+        attempts -> Integer,
+        window_started_at -> BigInt,
+        succeeded_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -67,5 +78,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_families,
     refresh_tokens,
     revocation_log,
-    ws_tickets
+    ws_tickets,
+    sign_in_attempts
 );

@@ -133,7 +133,7 @@ impl<'de> serde::Deserialize<'de> for DistinctObject {
 
 const DUPLICATE_MEMBER: &str = "the request body names a member twice";
 
-fn parse_object(body: &[u8]) -> Result<JsonFields, AppError> {
+pub(crate) fn parse_object(body: &[u8]) -> Result<JsonFields, AppError> {
     if let Ok(DistinctObject(map)) = serde_json::from_slice::<DistinctObject>(body) {
         return Ok(JsonFields(map));
     }

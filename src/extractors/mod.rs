@@ -1,7 +1,9 @@
 //! Request extractors: the one authentication extractor every protected route takes
 //! ([`auth::AuthUser`], [`auth::MaybeAuthUser`]), a role requirement ([`role::RequireRole`])
-//! and the JSON body readers ([`json`]).
+//! the JSON body readers ([`json`]) and the address throttling counts by
+//! ([`client_ip::ClientIp`]).
 
 pub mod auth;
+pub mod client_ip;
 pub mod json;
 pub mod role;

@@ -9,6 +9,7 @@ use crate::accounts::{self, Registration};
 use crate::cookies;
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::auth::AuthUser;
+use crate::extractors::client_ip::ClientIp;
 use crate::extractors::json::{JsonFields, LenientJsonFields};
 use crate::sessions::{self, SignOut};
 use crate::state::AppState;
@@ -42,26 +43,35 @@ pub(super) fn credentials(body: &JsonFields) -> Result<(&str, &str), AppError> {
     }
 }
 
-async fn register(state: web::Data<AppState>, body: JsonFields) -> Result<HttpResponse, AppError> {
-    let session = accounts::register(&state, registration(&body)?).await?;
+async fn register(
+    state: web::Data<AppState>,
+    client: ClientIp,
+    body: JsonFields,
+) -> Result<HttpResponse, AppError> {
+    let session = accounts::register(&state, client, registration(&body)?).await?;
     Ok(token_pair(StatusCode::CREATED, &session))
 }
 
-async fn login(state: web::Data<AppState>, body: JsonFields) -> Result<HttpResponse, AppError> {
+async fn login(
+    state: web::Data<AppState>,
+    client: ClientIp,
+    body: JsonFields,
+) -> Result<HttpResponse, AppError> {
     let (email, password) = credentials(&body)?;
-    let session = accounts::sign_in(&state, email, password).await?;
+    let session = accounts::sign_in(&state, client, email, password).await?;
     Ok(token_pair(StatusCode::OK, &session))
 }
 
 async fn refresh_tokens(
     state: web::Data<AppState>,
+    client: ClientIp,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
     let mut errors = FieldErrors::default();
     let Some(token) = body.required_str("refresh_token", &mut errors) else {
         return Err(AppError::Validation(errors));
     };
-    let session = sessions::refresh(&state, token).await?;
+    let session = sessions::refresh(&state, client, token).await?;
     Ok(token_pair(StatusCode::OK, &session))
 }
 

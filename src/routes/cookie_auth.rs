@@ -10,6 +10,7 @@ use super::respond::{error_clearing_cookies, session_cookies};
 use crate::accounts;
 use crate::cookies::{self, CookieValue};
 use crate::error::AppError;
+use crate::extractors::client_ip::ClientIp;
 use crate::extractors::json::JsonFields;
 use crate::sessions;
 use crate::state::AppState;
@@ -27,9 +28,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn register_with_cookies(
     req: HttpRequest,
     state: web::Data<AppState>,
+    client: ClientIp,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
-    let session = accounts::register(&state, registration(&body)?).await?;
+    let session = accounts::register(&state, client, registration(&body)?).await?;
     let session = sessions::replacing_cookie_sessions(&state, &req, session).await?;
     Ok(session_cookies(StatusCode::CREATED, &session))
 }
@@ -37,19 +39,24 @@ async fn register_with_cookies(
 async fn login_with_cookies(
     req: HttpRequest,
     state: web::Data<AppState>,
+    client: ClientIp,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
     let (email, password) = credentials(&body)?;
-    let session = accounts::sign_in(&state, email, password).await?;
+    let session = accounts::sign_in(&state, client, email, password).await?;
     let session = sessions::replacing_cookie_sessions(&state, &req, session).await?;
     Ok(session_cookies(StatusCode::OK, &session))
 }
 
 /// Rotates the refresh cookie. A missing, duplicated or refused cookie answers 401
 /// `invalid_grant` and clears both cookies; a database outage answers 503 and keeps them.
-async fn refresh_cookies(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn refresh_cookies(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: ClientIp,
+) -> HttpResponse {
     let outcome = match cookies::read(&req).refresh {
-        CookieValue::One(token) => sessions::refresh(&state, token).await,
+        CookieValue::One(token) => sessions::refresh(&state, client, token).await,
         CookieValue::Absent | CookieValue::Duplicate => Err(AppError::InvalidGrant),
     };
     match outcome {

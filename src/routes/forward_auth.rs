@@ -7,7 +7,6 @@
 //! headers are believed only from the peers `DOORWARD_TRUSTED_PROXIES` lists; from anyone else
 //! the request is judged as it arrived.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::http::{Method, StatusCode, header};
@@ -37,8 +36,6 @@ pub mod identity_header {
 /// How `/auth/verify` answers, fixed at start.
 #[derive(Debug, Clone)]
 pub struct ForwardAuth {
-    /// `DOORWARD_TRUSTED_PROXIES`.
-    pub trusted_proxies: Vec<IpAddr>,
     /// `DOORWARD_FORWARD_AUTH_REDIRECT=302`.
     pub redirects: bool,
     /// Where the sign-in page is.
@@ -144,7 +141,7 @@ async fn verify(
 ) -> HttpResponse {
     let trusted = req
         .peer_addr()
-        .is_some_and(|peer| settings.trusted_proxies.contains(&peer.ip()));
+        .is_some_and(|peer| state.trusted_proxies.contains(&peer.ip()));
     let original = Original::of(&req, trusted);
     if original.is_unsafe()
         && cookies::read(&req).any_present()

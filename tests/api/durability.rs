@@ -407,6 +407,17 @@ pub fn start_binary_logging(
     dir: &std::path::Path,
     with_secret: bool,
 ) -> (RunningBinary, u16, ServerLog) {
+    start_binary_configured(database_url, dir, with_secret, &[])
+}
+
+/// As [`start_binary_logging`], with more settings (or other values for the test's own:
+/// `BCRYPT_COST`, `RUST_LOG`).
+pub fn start_binary_configured(
+    database_url: &str,
+    dir: &std::path::Path,
+    with_secret: bool,
+    settings: &[(&str, &str)],
+) -> (RunningBinary, u16, ServerLog) {
     use std::io::{BufRead, BufReader};
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"));
     command
@@ -420,6 +431,7 @@ pub fn start_binary_logging(
     let mut child = command
         .env("BCRYPT_COST", "4")
         .env("RUST_LOG", "info")
+        .envs(settings.iter().copied())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -17,5 +17,6 @@ mod pages;
 mod refresh;
 mod register_login;
 mod slow_clients;
+mod throttling;
 mod token_checks;
 mod ws;

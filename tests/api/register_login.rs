@@ -262,10 +262,15 @@ async fn a_password_hashed_at_another_cost_is_rehashed_at_login(backend: Backend
 }
 
 async fn a_full_hashing_queue_answers_503_with_retry_after(backend: Backend) {
-    // 120 connections from one address: above the default connection cap's concern here.
+    // 120 sign-ins from one address: its connection cap, its share of the queue and its
+    // sign-in throttles are raised, since the queue's own bound is what is checked here.
     let settings = [
         ("BCRYPT_COST", "10"),
         ("DOORWARD_MAX_CONNECTIONS_PER_IP", "1000"),
+        ("DOORWARD_HASH_JOBS_PER_IP", "1000"),
+        ("DOORWARD_SIGN_IN_RATE_PER_IP", "off"),
+        ("DOORWARD_FAILED_SIGN_INS_PER_IP", "off"),
+        ("DOORWARD_FAILED_SIGN_INS_PER_ACCOUNT", "off"),
     ];
     let app = spawn_app_with(backend, &settings).await;
     let user = TestUser::generate();

@@ -1,7 +1,7 @@
 //! Every query doorward makes, as plain synchronous functions on
 //! `DbConn`, verb first: accounts in [`users`], sign-in and rotation in
 //! [`sessions`], revocations and the log other instances follow in [`revocations`], WebSocket
-//! tickets in [`tickets`].
+//! tickets in [`tickets`], sign-in throttling in [`sign_in_attempts`].
 //!
 //! Write transactions begin with a write to the user's row ([`users::lock_user`]): on
 //! PostgreSQL that row lock serializes rotation and "log out everywhere" per user (contract
@@ -11,6 +11,7 @@
 
 pub mod revocations;
 pub mod sessions;
+pub mod sign_in_attempts;
 pub mod tickets;
 pub mod users;
 
@@ -20,6 +21,9 @@ pub use revocations::{
 pub use sessions::{
     FamilyStart, Rotation, RotationRules, find_family_of_refresh_token, rotate_refresh_token,
     start_family,
+};
+pub use sign_in_attempts::{
+    AttemptRules, AttemptVerdict, claim_attempt, purge_attempts, record_success,
 };
 pub use tickets::{insert_ticket, redeem_ticket};
 pub use users::{find_user_by_email, find_user_by_id, update_password_hash};

@@ -90,6 +90,12 @@ pub enum Rotation {
         /// The time of the revocation, read under the lock, Unix ms.
         now: i64,
     },
+    /// The session rotated as often as `DOORWARD_REFRESH_RATE_PER_SESSION` allows: the token is
+    /// left unused, to be presented again after `retry_after_ms`.
+    Throttled {
+        /// How long until the oldest rotation in the window leaves it.
+        retry_after_ms: i64,
+    },
 }
 
 /// The timing rules of a rotation (contract §2), in milliseconds.
@@ -104,6 +110,8 @@ pub struct RotationRules {
     pub reuse_grace: i64,
     /// How long a family revoked for reuse must be remembered.
     pub family_memory: i64,
+    /// At most this many tokens issued in one family per this many ms (`None`: no limit).
+    pub per_session: Option<(i64, i64)>,
 }
 
 /// Consumes the token hashed `presented` and stores `new_hash` in its family, or detects reuse.
@@ -147,6 +155,14 @@ pub fn rotate_refresh_token(
         }
         if token.expires_at <= now {
             return Ok(Rotation::Rejected);
+        }
+
+        // Only a first presentation is throttled: a reused token must still revoke its family.
+        if token.rotated_at.is_none()
+            && let Some((limit, per)) = rules.per_session
+            && let Some(retry_after_ms) = rotations_over_limit(conn, &family.id, now, limit, per)?
+        {
+            return Ok(Rotation::Throttled { retry_after_ms });
         }
 
         let may_rotate = match token.rotated_at {
@@ -233,6 +249,28 @@ pub fn find_family_of_refresh_token(conn: &mut DbConn, hash: &str) -> QueryResul
         .select(refresh_tokens::family_id)
         .first(conn)
         .optional()
+}
+
+/// When the family already holds `limit` tokens issued within `per` ms of `now`: how long
+/// until the oldest of them leaves the window.
+fn rotations_over_limit(
+    conn: &mut DbConn,
+    family_id: &str,
+    now: i64,
+    limit: i64,
+    per: i64,
+) -> QueryResult<Option<i64>> {
+    let (issued, oldest): (i64, Option<i64>) = refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(family_id))
+        .filter(refresh_tokens::issued_at.gt(now - per))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(refresh_tokens::issued_at),
+        ))
+        .first(conn)?;
+    Ok(oldest
+        .filter(|_| issued >= limit)
+        .map(|oldest| (oldest + per - now).max(1)))
 }
 
 #[cfg(test)]
@@ -336,6 +374,7 @@ mod tests {
                     refresh_ttl: 10_000,
                     reuse_grace: 10_000,
                     family_memory: 1_000,
+                    per_session: None,
                 };
                 Ok::<_, diesel::result::Error>([
                     rotate_refresh_token(conn, "t0", "t1", rules)?,
@@ -373,6 +412,7 @@ mod tests {
                     refresh_ttl: 1_000,
                     reuse_grace: 0,
                     family_memory: 1_000,
+                    per_session: None,
                 };
                 let winner = rotate_refresh_token(conn, "t0", "t1", rules(|| 500))?;
                 let loser = rotate_refresh_token(conn, "t0", "t2", rules(|| 499))?;

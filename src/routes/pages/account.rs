@@ -10,6 +10,7 @@ use super::response::{PageError, page_builder, render, see_other};
 use crate::accounts;
 use crate::cookies::{self, CookieValue};
 use crate::error::AppError;
+use crate::extractors::client_ip::ClientIp;
 use crate::page_session::{self, Flash};
 use crate::sessions::{self, SignOut};
 use crate::state::AppState;
@@ -90,7 +91,8 @@ pub(super) async fn account(
     let CookieValue::One(refresh_token) = found.refresh else {
         return Ok(to_login_for_account(&state, found.any_present()));
     };
-    match sessions::refresh(&state, refresh_token).await {
+    let client = ClientIp::of(&req, &state.trusted_proxies);
+    match sessions::refresh(&state, client, refresh_token).await {
         Ok(issued) => {
             let mut builder = page_builder(StatusCode::OK);
             cookies::set_both(&mut builder, issued.cookies());

@@ -15,10 +15,10 @@ use crate::page_session::{self, CSRF_FIELD};
 use crate::state::AppState;
 
 /// A decoded `application/x-www-form-urlencoded` body or query; the first value of a name wins.
-pub(super) struct FormFields(HashMap<String, String>);
+pub(crate) struct FormFields(HashMap<String, String>);
 
 impl FormFields {
-    fn parse(bytes: &[u8]) -> Self {
+    pub(crate) fn parse(bytes: &[u8]) -> Self {
         let mut fields = HashMap::new();
         for (name, value) in form_urlencoded::parse(bytes) {
             fields
@@ -28,7 +28,7 @@ impl FormFields {
         Self(fields)
     }
 
-    pub(super) fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 }

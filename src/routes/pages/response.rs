@@ -65,6 +65,30 @@ pub fn signed_in(
     builder.finish()
 }
 
+/// What a throttled form says: how long to wait, in words.
+pub fn throttled_message(retry_after_secs: u64) -> String {
+    let wait = match retry_after_secs {
+        0..=1 => "a second".to_owned(),
+        2..=59 => format!("{retry_after_secs} seconds"),
+        60..=119 => "a minute".to_owned(),
+        _ => format!("{} minutes", retry_after_secs.div_ceil(60)),
+    };
+    format!("Too many attempts. Please wait {wait} and try again.")
+}
+
+/// Adds `Retry-After` to a page answering 429.
+pub fn with_retry_after(
+    page: Result<HttpResponse, PageError>,
+    retry_after_secs: u64,
+) -> Result<HttpResponse, PageError> {
+    page.map(|mut response| {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after_secs.into());
+        response
+    })
+}
+
 /// Why a page could not be shown. Handlers `?` it; it renders as a message page.
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
@@ -106,6 +130,10 @@ impl PageError {
                 "Form not readable",
                 "This form could not be read. Go back and try again.",
             ),
+            Self::Fault(AppError::Throttled { .. }) => (
+                "Too many attempts",
+                "Too many attempts were made. Please wait a little and try again.",
+            ),
             Self::Fault(AppError::Unavailable(_) | AppError::Busy) => (
                 "Temporarily unavailable",
                 "The service is busy or unreachable right now. Please try again in a moment.",
@@ -120,6 +148,9 @@ impl PageError {
     /// The page, starting from `builder` (which may carry cookies to clear).
     pub fn render_into(&self, mut builder: HttpResponseBuilder) -> HttpResponse {
         match self {
+            Self::Fault(AppError::Throttled { retry_after_secs }) => {
+                builder.insert_header((header::RETRY_AFTER, *retry_after_secs));
+            }
             Self::Fault(e @ (AppError::Unavailable(_) | AppError::Busy)) => {
                 log::warn!("page answered 503: {}", crate::error::error_chain(e));
                 builder.insert_header((header::RETRY_AFTER, "1"));
@@ -139,6 +170,7 @@ impl ResponseError for PageError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unreadable => StatusCode::BAD_REQUEST,
             Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
+            Self::Fault(AppError::Throttled { .. }) => StatusCode::TOO_MANY_REQUESTS,
             Self::Fault(AppError::Unavailable(_) | AppError::Busy) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

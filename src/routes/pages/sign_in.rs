@@ -6,9 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::form::{CheckedForm, query};
 use super::next::{link_with_next, safe_next};
-use super::response::{PageError, page_builder, render, signed_in};
+use super::response::{
+    PageError, page_builder, render, signed_in, throttled_message, with_retry_after,
+};
 use crate::accounts::{self, Registration};
 use crate::error::{AppError, FieldErrors};
+use crate::extractors::client_ip::ClientIp;
 use crate::page_session::{self, Flash};
 use crate::sessions;
 use crate::state::AppState;
@@ -65,13 +68,14 @@ pub(super) async fn login_form(
 pub(super) async fn login_submit(
     req: HttpRequest,
     state: web::Data<AppState>,
+    client: ClientIp,
     session: Session,
     CheckedForm(fields): CheckedForm,
 ) -> Result<HttpResponse, PageError> {
     let next = safe_next(fields.get("next"), &state.redirect_hosts);
     let email = fields.get("email").unwrap_or_default();
     let password = fields.get("password").unwrap_or_default();
-    let issued = match accounts::sign_in(&state, email, password).await {
+    let issued = match accounts::sign_in(&state, client, email, password).await {
         Ok(issued) => issued,
         Err(AppError::InvalidCredentials) => {
             let form = LoginForm {
@@ -81,6 +85,17 @@ pub(super) async fn login_submit(
                 notice: None,
             };
             return login_page(StatusCode::UNAUTHORIZED, &session, &form);
+        }
+        Err(AppError::Throttled { retry_after_secs }) => {
+            let message = throttled_message(retry_after_secs);
+            let form = LoginForm {
+                next,
+                email,
+                error: Some(&message),
+                notice: None,
+            };
+            let page = login_page(StatusCode::TOO_MANY_REQUESTS, &session, &form);
+            return with_retry_after(page, retry_after_secs);
         }
         Err(e) => return Err(e.into()),
     };
@@ -95,6 +110,8 @@ struct RegisterForm<'a> {
     email: &'a str,
     name: &'a str,
     errors: FieldErrors,
+    /// A problem with the whole form, not one field.
+    error: Option<&'a str>,
 }
 
 fn register_page(
@@ -115,6 +132,7 @@ fn register_page(
             password_errors: form.errors.get("password"),
             name_errors: form.errors.get("name"),
             has_errors: !form.errors.is_empty(),
+            error: form.error,
             login_href: &login_href,
         },
     ))
@@ -138,6 +156,7 @@ pub(super) async fn register_form(
 pub(super) async fn register_submit(
     req: HttpRequest,
     state: web::Data<AppState>,
+    client: ClientIp,
     session: Session,
     CheckedForm(fields): CheckedForm,
 ) -> Result<HttpResponse, PageError> {
@@ -146,6 +165,7 @@ pub(super) async fn register_submit(
         email: fields.get("email").unwrap_or_default(),
         name: fields.get("name").unwrap_or_default(),
         errors: FieldErrors::default(),
+        error: None,
     };
     let password = fields.get("password").unwrap_or_default();
     let name = Some(form.name).filter(|n| !n.trim().is_empty());
@@ -155,7 +175,7 @@ pub(super) async fn register_submit(
         name,
         FieldErrors::default(),
     ) {
-        Ok(registration) => accounts::register(&state, registration).await,
+        Ok(registration) => accounts::register(&state, client, registration).await,
         Err(e) => Err(e),
     };
     let issued = match registered {
@@ -167,6 +187,12 @@ pub(super) async fn register_submit(
         Err(AppError::EmailTaken) => {
             form.errors.add("email", EMAIL_TAKEN);
             return register_page(StatusCode::CONFLICT, &session, &form);
+        }
+        Err(AppError::Throttled { retry_after_secs }) => {
+            let message = throttled_message(retry_after_secs);
+            form.error = Some(&message);
+            let page = register_page(StatusCode::TOO_MANY_REQUESTS, &session, &form);
+            return with_retry_after(page, retry_after_secs);
         }
         Err(e) => return Err(e.into()),
     };

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# A bounded soak of the real release binary (GitHub issue 10), on SQLite then PostgreSQL:
+#
+#   bash benches/soak.sh [SECONDS_PER_BACKEND]      # default 60
+#
+# For each backend: a fresh database, the server on a free 127.0.0.1 port, benches/soak.py
+# against it for the given time, then SIGTERM to the server (by its pid) and a wait. PostgreSQL
+# is a throwaway cluster started as tests/run.sh starts it (stopped and removed on exit, whatever
+# happens) unless SOAK_DATABASE_URL points at a database already. SOAK_WORKERS (default 16) sets
+# the client's concurrency. Prints both summary lines; exits 1 if either backend failed.
+# The figures are written to target/soak/{sqlite,postgres}.json; see docs/BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${1:-60}"
+workers="${SOAK_WORKERS:-16}"
+case "$seconds" in '' | *[!0-9]*) echo "usage: bash benches/soak.sh [seconds-per-backend]" >&2; exit 2 ;; esac
+
+work=$(mktemp -d /tmp/doorward-soak.XXXXXX)
+pg_dir=""
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  if [ -n "$pg_dir" ]; then
+    as_pg pg_ctl -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+find_pg_bin() {
+  command -v initdb >/dev/null 2>&1 && return 0
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && PATH="$dir:$PATH" && return 0
+  done
+  echo "benches/soak.sh: PostgreSQL server programs (initdb, pg_ctl) not found" >&2
+  return 1
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+echo "benches/soak.sh: building the release binary"
+cargo build --release --bin doorward
+bin="$PWD/target/release/doorward"
+mkdir -p target/soak
+
+# One signing key for the run, in the environment only (never on a command line).
+jwt_secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+
+# start_server DATABASE_URL DIR: starts the binary in DIR (so no ./.env of the checkout is
+# read) with a clean doorward environment, and sets server_pid and server_port.
+start_server() {
+  local url="$1" dir="$2" name
+  (
+    cd "$dir"
+    for name in $(compgen -e); do
+      case "$name" in
+        DOORWARD_* | DATABASE_URL | JWT_SECRET | BCRYPT_COST | RUST_LOG | ACCESS_TOKEN_TTL | \
+          REFRESH_TOKEN_TTL | SESSION_MAX_AGE | REFRESH_REUSE_GRACE) unset "$name" ;;
+      esac
+    done
+    export DATABASE_URL="$url"
+    export DOORWARD_BIND=127.0.0.1:0
+    export JWT_SECRET="$jwt_secret"
+    export RUST_LOG=info
+    # bcrypt at its minimum, so the soak measures the server and not the password hash.
+    export BCRYPT_COST=4
+    # Every soak user comes from 127.0.0.1: the per-address throttles are off or out of reach.
+    export DOORWARD_SIGN_IN_RATE_PER_IP=off
+    export DOORWARD_REGISTER_RATE_PER_IP=off
+    export DOORWARD_REFRESH_RATE_PER_IP=off
+    export DOORWARD_FAILED_SIGN_INS_PER_IP=off
+    export DOORWARD_FAILED_SIGN_INS_PER_ACCOUNT=off
+    export DOORWARD_HASH_JOBS_PER_IP=10000
+    # Left at their defaults: DOORWARD_REFRESH_RATE_PER_SESSION (10/1m; a lifecycle rotates a
+    # session at most 4 times), DOORWARD_MAX_CONNECTIONS_PER_IP (256; the soak holds at most
+    # two connections per worker), REFRESH_REUSE_GRACE (10s), DOORWARD_WORKERS (one per core).
+    exec "$bin"
+  ) 2>"$dir/server.log" &
+  server_pid=$!
+  server_port=""
+  local waited=0
+  while [ "$waited" -lt 600 ]; do
+    server_port=$(sed -n 's/.*listening on port \([0-9][0-9]*\),.*/\1/p' "$dir/server.log" | head -n 1)
+    [ -n "$server_port" ] && return 0
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      echo "benches/soak.sh: the server exited at start:" >&2
+      cat "$dir/server.log" >&2
+      server_pid=""
+      return 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  echo "benches/soak.sh: the server did not log its port within 60 s" >&2
+  return 1
+}
+
+# stop_server: SIGTERM, then wait up to 15 s (in-flight requests get 5 s); SIGKILL past that.
+# Sets exit_status.
+stop_server() {
+  local waited=0
+  exit_status=0
+  kill -TERM "$server_pid" 2>/dev/null || true
+  while kill -0 "$server_pid" 2>/dev/null && [ "$waited" -lt 150 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    echo "benches/soak.sh: the server ignored SIGTERM for 15 s; killing it" >&2
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  wait "$server_pid" || exit_status=$?
+  server_pid=""
+}
+
+summaries=()
+failed=0
+exit_status=0
+
+# soak_backend LABEL DATABASE_URL DIR
+soak_backend() {
+  local label="$1" url="$2" dir="$3" rc=0 problems summary
+  echo "benches/soak.sh: $label: starting the server"
+  if ! start_server "$url" "$dir"; then
+    summaries+=("soak $label: FAILED: the server did not start")
+    failed=1
+    return 0
+  fi
+  echo "benches/soak.sh: $label: server pid $server_pid on 127.0.0.1:$server_port; soaking for ${seconds}s with $workers workers"
+  timeout --signal=KILL $((seconds + 600)) python3 benches/soak.py --base "http://127.0.0.1:$server_port" \
+    --seconds "$seconds" --workers "$workers" --label "$label" --json "target/soak/$label.json" \
+    | tee "$dir/soak.out" || rc=$?
+  stop_server
+  problems=$(grep -c -E ' (ERROR|WARN) |panicked' "$dir/server.log" || true)
+  summary=$(grep "^soak $label: [0-9]" "$dir/soak.out" | tail -n 1 || true)
+  [ -n "$summary" ] || summary="soak $label: FAILED: no summary (soak.py exit status $rc)"
+  summary="$summary; server exit status $exit_status after SIGTERM, $problems warning/error lines in its log"
+  if [ "$problems" != 0 ]; then
+    echo "benches/soak.sh: $label: warnings and errors in the server log:" >&2
+    grep -E ' (ERROR|WARN) |panicked' "$dir/server.log" | head -n 20 >&2
+  fi
+  cp "$dir/server.log" "target/soak/$label.server.log"
+  summaries+=("$summary")
+  if [ "$rc" != 0 ] || [ "$exit_status" != 0 ]; then
+    failed=1
+  fi
+}
+
+# SQLite: a fresh file of its own.
+mkdir -p "$work/sqlite"
+soak_backend sqlite "sqlite://$work/sqlite/soak.db" "$work/sqlite"
+
+# PostgreSQL: a throwaway cluster unless SOAK_DATABASE_URL is given.
+mkdir -p "$work/postgres"
+pg_url="${SOAK_DATABASE_URL:-}"
+if [ -z "$pg_url" ]; then
+  find_pg_bin
+  pg_dir=$(mktemp -d /tmp/doorward-soak-pg.XXXXXX)
+  chmod 755 "$pg_dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$pg_dir"; fi
+  pg_port=$(free_port)
+  as_pg initdb --auth=trust -U postgres -D "$pg_dir/data" >"$pg_dir/initdb.log" 2>&1
+  as_pg pg_ctl -D "$pg_dir/data" -w -l "$pg_dir/log" \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off" start >/dev/null
+  pg_url="postgres://postgres@127.0.0.1:$pg_port/postgres"
+  echo "benches/soak.sh: throwaway PostgreSQL on 127.0.0.1:$pg_port"
+fi
+soak_backend postgres "$pg_url" "$work/postgres"
+
+echo
+echo "benches/soak.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${seconds}s per backend, $workers workers"
+for line in "${summaries[@]}"; do
+  echo "$line"
+done
+exit "$failed"
