@@ -17,6 +17,7 @@ mod pages;
 mod refresh;
 mod register_login;
 mod slow_clients;
+mod storage_faults;
 mod throttling;
 mod token_checks;
 mod ws;
