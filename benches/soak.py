@@ -63,6 +63,7 @@ class Stats:
         self.violation_samples = []
         self.lifecycles = collections.Counter()
         self.skipped = collections.Counter()
+        self.thefts = 0  # refresh-token reuses provoked that the server refused as theft
         self.logged_out = []  # reservoir of (access token, what, when logged out)
         self.logged_out_seen = 0
         self.registered = []  # reservoir of (email, password)
@@ -198,6 +199,10 @@ class Worker:
             "POST", "/auth/refresh", expect, body={"refresh_token": token}
         )
 
+    def theft(self):
+        with self.stats.lock:
+            self.stats.thefts += 1
+
     def must_refuse(self, kind, answer, what):
         """A token that must no longer work: any 2xx is a violation."""
         self.stats.check(kind, answer.ok, f"{what} answered {answer.status}")
@@ -321,6 +326,7 @@ class Worker:
         reuse = self.refresh(first["refresh_token"], (401,))
         self.must_refuse("reuse", reuse, f"{what}: a rotated refresh token whose child was used")
         if reuse.status == 401:
+            self.theft()
             # tokens[0]'s and tokens[1]'s refresh tokens are rotated already; every access token
             # and the newest refresh token must now be refused.
             for pair in tokens:
@@ -352,6 +358,7 @@ class Worker:
         third = self.refresh(first["refresh_token"], (401,))
         self.must_refuse("grace_once", third, f"{what}: a third presentation of one refresh token")
         if third.status == 401:
+            self.theft()
             self.assert_family_revoked("grace_once_revokes_family", what, [second, sibling])
             self.must_refuse("grace_once_revokes_family", self.me(first["access_token"], (401,)), f"{what}: first access token after theft")
         return True
@@ -390,6 +397,7 @@ class Worker:
             with self.stats.lock:
                 self.stats.unexpected["concurrent reuse within the grace: both 401"] += 1
         if 401 in statuses:
+            self.theft()
             minted = [a.json() for a in answers if a.status == 200]
             self.assert_family_revoked("concurrent_reuse_revokes_family", what, tokens[2:] + minted)
             for pair in tokens[:2]:
@@ -449,6 +457,9 @@ class Worker:
 def final_checks(args, stats, run_id):
     """After the deadline: a random sample of logged-out access tokens (still refused) and of
     registered users (still able to sign in), spread over the workers' connections."""
+    # A little later: past DOORWARD_SYNC_INTERVAL (1 s), so the revocation log has been
+    # followed and the denylist swept at least once since the last logout.
+    time.sleep(args.recheck_after)
     with stats.lock:
         stats.phase = "final"
         tokens = random.sample(stats.logged_out, min(args.recheck, len(stats.logged_out)))
@@ -504,6 +515,7 @@ def main():
     parser.add_argument("--label", default="doorward", help="the backend's name, for the summary")
     parser.add_argument("--me-calls", type=int, default=4, help="GET /api/me per login")
     parser.add_argument("--recheck", type=int, default=500, help="tokens and users re-checked at the end")
+    parser.add_argument("--recheck-after", type=float, default=2.0, help="seconds to wait before the re-checks")
     parser.add_argument("--json", help="also write every figure to this file")
     args = parser.parse_args()
 
@@ -548,10 +560,12 @@ def main():
     by_route = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_route.items()))
     summary = (
         f"soak {args.label}: {args.seconds:g}s {args.workers} workers: {main_requests} requests "
-        f"({rate:.0f}/s) + {stats.requests['final']} re-check requests, "
+        f"({rate:.0f}/s) + {stats.requests['final']} re-check requests "
+        f"(logged-out tokens {youngest:.1f}-{oldest:.1f}s after their logout), "
         f"lifecycles {stats.lifecycles['completed']} completed of {sum(stats.lifecycles.values())}, "
         f"by route {{{by_route}}}, 5xx {fivexx}, unexpected {unexpected}, transport errors {transport}, "
-        f"invariant checks {total_checks} ({by_kind}), violations {total_violations}"
+        f"invariant checks {total_checks} ({by_kind}), thefts provoked {stats.thefts}, "
+        f"violations {total_violations}"
         + (f" {dict(stats.violations)}" if total_violations else "")
         + (f", stuck workers {stuck}" if stuck else "")
     )
@@ -572,7 +586,7 @@ def main():
                     "fivexx": dict(stats.fivexx), "unexpected": dict(stats.unexpected),
                     "transport_errors": dict(stats.transport), "checks": dict(stats.checks),
                     "violations": dict(stats.violations), "violation_samples": stats.violation_samples,
-                    "skipped": dict(stats.skipped), "stuck_workers": stuck,
+                    "skipped": dict(stats.skipped), "stuck_workers": stuck, "thefts": stats.thefts,
                     "summary": summary,
                 },
                 out, indent=2, sort_keys=True,

@@ -19,7 +19,11 @@ case "$seconds" in '' | *[!0-9]*) echo "usage: bash benches/soak.sh [seconds-per
 work=$(mktemp -d /tmp/doorward-soak.XXXXXX)
 pg_dir=""
 server_pid=""
+client_pid=""
 cleanup() {
+  if [ -n "$client_pid" ]; then
+    kill -TERM "$client_pid" 2>/dev/null || true  # timeout(1) passes it on to soak.py
+  fi
   if [ -n "$server_pid" ]; then
     kill -KILL "$server_pid" 2>/dev/null || true
   fi
@@ -82,16 +86,18 @@ start_server() {
     export DOORWARD_FAILED_SIGN_INS_PER_IP=off
     export DOORWARD_FAILED_SIGN_INS_PER_ACCOUNT=off
     export DOORWARD_HASH_JOBS_PER_IP=10000
-    # Left at their defaults: DOORWARD_REFRESH_RATE_PER_SESSION (10/1m; a lifecycle rotates a
-    # session at most 4 times), DOORWARD_MAX_CONNECTIONS_PER_IP (256; the soak holds at most
-    # two connections per worker), REFRESH_REUSE_GRACE (10s), DOORWARD_WORKERS (one per core).
+    # Left at their defaults: DOORWARD_REFRESH_RATE_PER_SESSION (10/1m: a lifecycle presents
+    # at most 7 refresh tokens of one session, within seconds, so it stays under the burst of
+    # 10), DOORWARD_MAX_CONNECTIONS_PER_IP (256; the soak holds at most two connections per
+    # worker), REFRESH_REUSE_GRACE (10s), DOORWARD_WORKERS (one per core).
     exec "$bin"
   ) 2>"$dir/server.log" &
   server_pid=$!
   server_port=""
   local waited=0
   while [ "$waited" -lt 600 ]; do
-    server_port=$(sed -n 's/.*listening on port \([0-9][0-9]*\),.*/\1/p' "$dir/server.log" | head -n 1)
+    server_port=$(sed -n 's/.*listening on port \([0-9][0-9]*\),.*/\1/p' "$dir/server.log")
+    server_port="${server_port%%$'\n'*}"
     [ -n "$server_port" ] && return 0
     if ! kill -0 "$server_pid" 2>/dev/null; then
       echo "benches/soak.sh: the server exited at start:" >&2
@@ -104,6 +110,15 @@ start_server() {
   done
   echo "benches/soak.sh: the server did not log its port within 60 s" >&2
   return 1
+}
+
+# server_cpu: the CPU seconds (user + system) the server has used so far, from /proc.
+server_cpu() {
+  local stat ticks
+  stat=$(cat "/proc/$server_pid/stat" 2>/dev/null) || { echo "?"; return 0; }
+  stat="${stat##*) }"  # the fields after the command name; utime and stime are the 12th and 13th
+  ticks=$(getconf CLK_TCK)
+  echo "$stat" | awk -v t="$ticks" '{ printf "%.1f", ($12 + $13) / t }'
 }
 
 # stop_server: SIGTERM, then wait up to 15 s (in-flight requests get 5 s); SIGKILL past that.
@@ -130,7 +145,7 @@ exit_status=0
 
 # soak_backend LABEL DATABASE_URL DIR
 soak_backend() {
-  local label="$1" url="$2" dir="$3" rc=0 problems summary
+  local label="$1" url="$2" dir="$3" rc=0 problems reuse_warnings summary cpu
   echo "benches/soak.sh: $label: starting the server"
   if ! start_server "$url" "$dir"; then
     summaries+=("soak $label: FAILED: the server did not start")
@@ -138,19 +153,29 @@ soak_backend() {
     return 0
   fi
   echo "benches/soak.sh: $label: server pid $server_pid on 127.0.0.1:$server_port; soaking for ${seconds}s with $workers workers"
+  # In the background and waited for, so that a signal to this script reaches the trap at once.
   timeout --signal=KILL $((seconds + 600)) python3 benches/soak.py --base "http://127.0.0.1:$server_port" \
     --seconds "$seconds" --workers "$workers" --label "$label" --json "target/soak/$label.json" \
-    | tee "$dir/soak.out" || rc=$?
+    >"$dir/soak.out" 2>&1 &
+  client_pid=$!
+  wait "$client_pid" || rc=$?
+  client_pid=""
+  cat "$dir/soak.out"
+  cpu=$(server_cpu)
   stop_server
-  problems=$(grep -c -E ' (ERROR|WARN) |panicked' "$dir/server.log" || true)
+  cp "$dir/server.log" "target/soak/$label.server.log"
+  # The soak provokes refresh-token thefts on purpose: their warnings are counted apart.
+  reuse_warnings=$(grep -c 'refresh token reuse detected' "$dir/server.log" || true)
+  grep -E ' (ERROR|WARN) |panicked' "$dir/server.log" | grep -v 'refresh token reuse detected' \
+    >"$dir/problems.log" || true
+  problems=$(wc -l <"$dir/problems.log")
   summary=$(grep "^soak $label: [0-9]" "$dir/soak.out" | tail -n 1 || true)
   [ -n "$summary" ] || summary="soak $label: FAILED: no summary (soak.py exit status $rc)"
-  summary="$summary; server exit status $exit_status after SIGTERM, $problems warning/error lines in its log"
+  summary="$summary; server: ${cpu}s CPU, exit status $exit_status after SIGTERM, $reuse_warnings reuse warnings, $problems other warning/error lines"
   if [ "$problems" != 0 ]; then
-    echo "benches/soak.sh: $label: warnings and errors in the server log:" >&2
-    grep -E ' (ERROR|WARN) |panicked' "$dir/server.log" | head -n 20 >&2
+    echo "benches/soak.sh: $label: warnings and errors in the server log (first 20):" >&2
+    sed -n 1,20p "$dir/problems.log" >&2
   fi
-  cp "$dir/server.log" "target/soak/$label.server.log"
   summaries+=("$summary")
   if [ "$rc" != 0 ] || [ "$exit_status" != 0 ]; then
     failed=1
@@ -161,25 +186,37 @@ soak_backend() {
 mkdir -p "$work/sqlite"
 soak_backend sqlite "sqlite://$work/sqlite/soak.db" "$work/sqlite"
 
-# PostgreSQL: a throwaway cluster unless SOAK_DATABASE_URL is given.
-mkdir -p "$work/postgres"
-pg_url="${SOAK_DATABASE_URL:-}"
-if [ -z "$pg_url" ]; then
-  find_pg_bin
-  pg_dir=$(mktemp -d /tmp/doorward-soak-pg.XXXXXX)
-  chmod 755 "$pg_dir"
-  if [ "$(id -u)" = 0 ]; then chown postgres "$pg_dir"; fi
-  pg_port=$(free_port)
-  as_pg initdb --auth=trust -U postgres -D "$pg_dir/data" >"$pg_dir/initdb.log" 2>&1
+# PostgreSQL: a throwaway cluster unless SOAK_DATABASE_URL is given (then it should name an
+# empty database; the soak's emails are unique per run, so a used one works too).
+# start_pg: initdb + pg_ctl as tests/run.sh does; sets pg_dir and pg_url.
+start_pg() {
+  local pg_port
+  find_pg_bin || return 1
+  pg_dir=$(mktemp -d /tmp/doorward-soak-pg.XXXXXX) || return 1
+  chmod 755 "$pg_dir" || return 1
+  if [ "$(id -u)" = 0 ]; then chown postgres "$pg_dir" || return 1; fi
+  pg_port=$(free_port) || return 1
+  as_pg initdb --auth=trust -U postgres -D "$pg_dir/data" >"$pg_dir/initdb.log" 2>&1 || return 1
   as_pg pg_ctl -D "$pg_dir/data" -w -l "$pg_dir/log" \
-    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off" start >/dev/null
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off" \
+    start >/dev/null || return 1
   pg_url="postgres://postgres@127.0.0.1:$pg_port/postgres"
   echo "benches/soak.sh: throwaway PostgreSQL on 127.0.0.1:$pg_port"
+}
+
+mkdir -p "$work/postgres"
+pg_url="${SOAK_DATABASE_URL:-}"
+if [ -z "$pg_url" ] && ! start_pg; then
+  echo "benches/soak.sh: could not start a throwaway PostgreSQL" >&2
+  [ -z "$pg_dir" ] || cat "$pg_dir/initdb.log" "$pg_dir/log" >&2 2>/dev/null || true
+  summaries+=("soak postgres: FAILED: could not start a throwaway PostgreSQL")
+  failed=1
+else
+  soak_backend postgres "$pg_url" "$work/postgres"
 fi
-soak_backend postgres "$pg_url" "$work/postgres"
 
 echo
-echo "benches/soak.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${seconds}s per backend, $workers workers"
+echo "benches/soak.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores (load average now: $(cut -d' ' -f1-3 /proc/loadavg)), ${seconds}s per backend, $workers workers, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') plus the working tree"
 for line in "${summaries[@]}"; do
   echo "$line"
 done

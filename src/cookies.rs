@@ -5,10 +5,9 @@
 //! `%5F%5FHost-access_token` would be taken for ours: that is the `__Host-` prefix bypass this
 //! module exists to prevent. A request carrying one of our cookies twice carries bad credentials.
 
-use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderMap};
 
 /// The access token cookie.
 pub const ACCESS_COOKIE: &str = "__Host-access_token";
@@ -64,8 +63,8 @@ impl AuthCookies<'_> {
 /// Every `name=value` pair of every `Cookie` header, split as bytes: one non-UTF-8 byte in a
 /// sibling app's cookie must not hide ours. Names are never decoded; ASCII spaces and tabs
 /// around names and values are trimmed (RFC 6265). Pairs that are not UTF-8 are skipped.
-fn pairs(req: &HttpRequest) -> impl Iterator<Item = (&str, &str)> {
-    req.headers()
+fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
         .get_all(header::COOKIE)
         .flat_map(|line| line.as_bytes().split(|&b| b == b';'))
         .filter_map(|pair| {
@@ -80,12 +79,12 @@ fn pairs(req: &HttpRequest) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// Reads the auth cookies from every `Cookie` header, by exact name, without decoding.
-pub fn read(req: &HttpRequest) -> AuthCookies<'_> {
+pub fn read(headers: &HeaderMap) -> AuthCookies<'_> {
     let mut found = AuthCookies {
         access: CookieValue::Absent,
         refresh: CookieValue::Absent,
     };
-    for (name, value) in pairs(req) {
+    for (name, value) in pairs(headers) {
         match name {
             ACCESS_COOKIE => found.access = found.access.add(value),
             REFRESH_COOKIE => found.refresh = found.refresh.add(value),
@@ -97,8 +96,10 @@ pub fn read(req: &HttpRequest) -> AuthCookies<'_> {
 
 /// Every value sent under `name`, duplicates included: sign-out revokes all of them, since
 /// nobody can tell which of two copies is the genuine one.
-pub fn all_values<'a>(req: &'a HttpRequest, name: &'a str) -> impl Iterator<Item = &'a str> {
-    pairs(req).filter(move |(n, _)| *n == name).map(|(_, v)| v)
+pub fn all_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
+    pairs(headers)
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, v)| v)
 }
 
 fn auth_cookie(name: &'static str, value: String, max_age_secs: i64) -> Cookie<'static> {
@@ -157,7 +158,7 @@ mod tests {
                 "%5F%5FHost-access_token=planted; __host-refresh_token=x",
             ))
             .to_http_request();
-        assert!(!read(&req).any_present());
+        assert!(!read(req.headers()).any_present());
     }
 
     #[test]
@@ -166,7 +167,7 @@ mod tests {
             .append_header((header::COOKIE, "a=1; __Host-access_token=tok"))
             .append_header((header::COOKIE, "__Host-refresh_token=r1"))
             .to_http_request();
-        let found = read(&req);
+        let found = read(req.headers());
         assert_eq!(found.access, CookieValue::One("tok"));
         assert_eq!(found.refresh, CookieValue::One("r1"));
         let twice = TestRequest::default()
@@ -175,9 +176,9 @@ mod tests {
                 "__Host-access_token=a; __Host-access_token=b",
             ))
             .to_http_request();
-        assert!(read(&twice).any_duplicate());
+        assert!(read(twice.headers()).any_duplicate());
         assert_eq!(
-            all_values(&twice, ACCESS_COOKIE).collect::<Vec<_>>(),
+            all_values(twice.headers(), ACCESS_COOKIE).collect::<Vec<_>>(),
             ["a", "b"]
         );
     }
@@ -189,7 +190,7 @@ mod tests {
         let req = TestRequest::default()
             .insert_header((header::COOKIE, value))
             .to_http_request();
-        assert_eq!(read(&req).access, CookieValue::One("tok"));
+        assert_eq!(read(req.headers()).access, CookieValue::One("tok"));
     }
 
     #[test]

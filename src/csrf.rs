@@ -71,7 +71,7 @@ pub fn is_forbidden(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    unsafe_method && cookies::read(req).any_present() && is_cross_site(req, allowed)
+    unsafe_method && cookies::read(req.headers()).any_present() && is_cross_site(req, allowed)
 }
 
 /// Middleware: answers 403 `csrf_failed` before the handler when the rule refuses the request.

@@ -112,6 +112,11 @@ pub mod internals {
     pub use crate::tokens::jwt::{JwtKeys, Subject};
 }
 
+/// The fuzz targets' entry points (`fuzz/`), and their regression test.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// The README's Rust examples, compiled by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

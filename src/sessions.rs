@@ -237,8 +237,8 @@ impl<'a> SignOut<'a> {
     /// copies is the genuine one, so all are revoked.
     pub fn cookies(req: &'a HttpRequest) -> Self {
         Self {
-            access_tokens: cookies::all_values(req, cookies::ACCESS_COOKIE).collect(),
-            refresh_tokens: cookies::all_values(req, cookies::REFRESH_COOKIE).collect(),
+            access_tokens: cookies::all_values(req.headers(), cookies::ACCESS_COOKIE).collect(),
+            refresh_tokens: cookies::all_values(req.headers(), cookies::REFRESH_COOKIE).collect(),
         }
     }
 
@@ -246,7 +246,7 @@ impl<'a> SignOut<'a> {
     /// token from the body.
     pub fn presented(req: &'a HttpRequest, body_refresh_token: Option<&'a str>) -> Self {
         let mut credentials = Self::cookies(req);
-        if let PresentedToken::Bearer(token) = presented_token(req) {
+        if let PresentedToken::Bearer(token) = presented_token(req.headers()) {
             credentials.access_tokens.push(token);
         }
         credentials.refresh_tokens.extend(body_refresh_token);

@@ -58,26 +58,30 @@ pub enum PresentedToken<'a> {
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is matched without regard
-/// to case (RFC 7235 §2.1), the value is borrowed from the header, and nothing is allocated.
+/// to case (RFC 7235 §2.1), spaces and tabs around the token are ignored, and the token must be
+/// a `token68` (RFC 9110 §11.2: letters, digits and `-._~+/=`, which every JWT is). The value
+/// is borrowed from the header, and nothing is allocated.
 pub fn bearer_token(value: &header::HeaderValue) -> Option<&str> {
     let text = value.to_str().ok()?;
     let (scheme, token) = text.split_once(' ')?;
-    let token = token.trim_matches(' ');
-    let usable = scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ');
+    let token = token.trim_matches([' ', '\t']);
+    let is_token68 = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+    let usable =
+        scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.bytes().all(is_token68);
     usable.then_some(token)
 }
 
 /// Finds the access token by the contract's precedence: header, then cookie. A request that
 /// carries either auth cookie twice carries bad credentials, whichever cookie it is.
-pub fn presented_token(req: &HttpRequest) -> PresentedToken<'_> {
-    let mut headers = req.headers().get_all(header::AUTHORIZATION);
-    if let Some(value) = headers.next() {
-        if headers.next().is_some() {
+pub fn presented_token(headers: &header::HeaderMap) -> PresentedToken<'_> {
+    let mut authorization = headers.get_all(header::AUTHORIZATION);
+    if let Some(value) = authorization.next() {
+        if authorization.next().is_some() {
             return PresentedToken::MalformedHeader;
         }
         return bearer_token(value).map_or(PresentedToken::MalformedHeader, PresentedToken::Bearer);
     }
-    let found = cookies::read(req);
+    let found = cookies::read(headers);
     match found.access {
         _ if found.any_duplicate() => PresentedToken::DuplicateCookie,
         CookieValue::One(token) => PresentedToken::Cookie(token),
@@ -88,7 +92,7 @@ pub fn presented_token(req: &HttpRequest) -> PresentedToken<'_> {
 /// The whole check of a request's credential, in memory: found by the contract's precedence,
 /// then verified and checked against the denylist. `/auth/verify` answers with it too.
 pub fn verify_request(state: &AppState, req: &HttpRequest) -> Result<AccessClaims, AppError> {
-    let token = match presented_token(req) {
+    let token = match presented_token(req.headers()) {
         PresentedToken::Bearer(token) | PresentedToken::Cookie(token) => token,
         PresentedToken::MalformedHeader => {
             return Err(AppError::InvalidToken(
@@ -151,12 +155,40 @@ impl FromRequest for MaybeAuthUser {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let user = match presented_token(req) {
+        let user = match presented_token(req.headers()) {
             PresentedToken::None => state_after_csrf(req)
                 .map(|_| Self(None))
                 .map_err(Into::into),
             _ => authenticate(req).map(|user| Self(Some(user))),
         };
         ready(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_of(value: &'static str) -> Option<&'static str> {
+        let value = Box::leak(Box::new(header::HeaderValue::from_static(value)));
+        bearer_token(value)
+    }
+
+    #[test]
+    fn a_bearer_token_is_a_token68_between_optional_spaces() {
+        assert_eq!(token_of("Bearer abc.DEF-_~+/="), Some("abc.DEF-_~+/="));
+        assert_eq!(token_of("bearer  tok \t"), Some("tok"));
+        // Found by fuzzing: a tab inside the value was kept as part of the token.
+        assert_eq!(token_of("bearer k\t"), Some("k"));
+        for refused in [
+            "Bearer a\tb",
+            "Bearer a b",
+            "Bearer",
+            "Bearer ",
+            "Basic abc",
+            "Bearer a,b",
+        ] {
+            assert_eq!(token_of(refused), None, "{refused:?}");
+        }
     }
 }

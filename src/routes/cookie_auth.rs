@@ -55,7 +55,7 @@ async fn refresh_cookies(
     state: web::Data<AppState>,
     client: ClientIp,
 ) -> HttpResponse {
-    let outcome = match cookies::read(&req).refresh {
+    let outcome = match cookies::read(req.headers()).refresh {
         CookieValue::One(token) => sessions::refresh(&state, client, token).await,
         CookieValue::Absent | CookieValue::Duplicate => Err(AppError::InvalidGrant),
     };

@@ -144,7 +144,7 @@ async fn verify(
         .is_some_and(|peer| state.trusted_proxies.contains(&peer.ip()));
     let original = Original::of(&req, trusted);
     if original.is_unsafe()
-        && cookies::read(&req).any_present()
+        && cookies::read(req.headers()).any_present()
         && csrf::is_cross_site(&req, &settings.origins)
     {
         let error = AppError::CsrfFailed;

@@ -318,7 +318,7 @@ async fn presented_claims(
             .verify_access_token(&token)
             .map_err(AppError::InvalidToken),
         Some(QueryCredential::Ticket(ticket)) => redeem_ticket(state, &ticket).await,
-        None if cookies::read(req).any_present() && csrf::is_cross_site(req, origins) => {
+        None if cookies::read(req.headers()).any_present() && csrf::is_cross_site(req, origins) => {
             Err(AppError::CsrfFailed)
         }
         None => verify_request(state, req),

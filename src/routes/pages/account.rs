@@ -23,7 +23,7 @@ async fn cookie_user(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<Option<std::sync::Arc<User>>, AppError> {
-    let CookieValue::One(token) = cookies::read(req).access else {
+    let CookieValue::One(token) = cookies::read(req.headers()).access else {
         return Ok(None);
     };
     let Ok(claims) = state.verify_access_token(token) else {
@@ -39,7 +39,7 @@ async fn cookie_user(
 pub(super) async fn landing(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     // The landing page only chooses its links: an outage there is not worth an error page.
     let signed_in = matches!(cookie_user(&state, &req).await, Ok(Some(_)))
-        || matches!(cookies::read(&req).refresh, CookieValue::One(_));
+        || matches!(cookies::read(req.headers()).refresh, CookieValue::One(_));
     render(page_builder(StatusCode::OK), &LandingPage { signed_in })
 }
 
@@ -81,7 +81,7 @@ pub(super) async fn account(
     state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    let found = cookies::read(&req);
+    let found = cookies::read(req.headers());
     if found.any_duplicate() {
         return Ok(to_login_for_account(&state, true));
     }
