@@ -17,7 +17,7 @@ const ROUNDS: usize = 15;
 const PER_ROUND: u32 = 2_000;
 
 async fn app_route(user: AuthUser) -> HttpResponse {
-    HttpResponse::Ok().body(user.claims.sub)
+    HttpResponse::Ok().body(user.claims.sub.clone())
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

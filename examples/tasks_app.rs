@@ -91,7 +91,7 @@ async fn create_task(
 async fn hello(user: MaybeAuthUser) -> HttpResponse {
     let name = user
         .0
-        .map_or("stranger".to_owned(), |user| user.claims.email);
+        .map_or("stranger".to_owned(), |user| user.claims.email.clone());
     HttpResponse::Ok().json(json!({ "hello": name }))
 }
 

@@ -6,18 +6,13 @@
 //! exempt: a browser never attaches a bearer header on its own. Page forms carry a session CSRF
 //! token as well (`routes::pages`).
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::HttpRequest;
 use actix_web::http::{Method, header};
-use actix_web::middleware::Next;
-use actix_web::{HttpRequest, ResponseError};
-use std::sync::Arc;
 
 use url::Url;
 
 use crate::config::is_loopback_host;
 use crate::cookies;
-use crate::error::AppError;
 
 /// The origins whose unsafe cookie requests are accepted.
 #[derive(Debug, Clone)]
@@ -74,23 +69,6 @@ pub fn is_forbidden(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
     unsafe_method && cookies::read(req.headers()).any_present() && is_cross_site(req, allowed)
 }
 
-/// Middleware: answers 403 `csrf_failed` before the handler when the rule refuses the request.
-/// It is given its origins when it is built, so it cannot be wired without them:
-/// `.wrap(from_fn(move |req, next| csrf::guard(Arc::clone(&origins), req, next)))`.
-pub async fn guard(
-    allowed: Arc<AllowedOrigins>,
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if is_forbidden(req.request(), &allowed) {
-        let response = AppError::CsrfFailed.error_response();
-        return Ok(req.into_response(response));
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_boxed_body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,32 +87,6 @@ mod tests {
             req = req.insert_header((*k, *v));
         }
         req.to_http_request()
-    }
-
-    /// The guard needs nothing registered beside it: a GET passes and a forged POST is refused
-    /// (wired without `app_data`, the old guard refused every request, GETs included).
-    #[actix_web::test]
-    async fn the_guard_carries_its_own_origins() {
-        use actix_web::middleware::from_fn;
-        use actix_web::{App, HttpResponse, test, web};
-        let origins = Arc::new(allowed());
-        let app = test::init_service(
-            App::new()
-                .wrap(from_fn(move |req, next| {
-                    guard(Arc::clone(&origins), req, next)
-                }))
-                .default_service(web::to(HttpResponse::Ok)),
-        )
-        .await;
-        let get = TestRequest::get()
-            .insert_header((header::COOKIE, "__Host-access_token=t"))
-            .to_request();
-        assert_eq!(test::call_service(&app, get).await.status(), 200);
-        let forged = TestRequest::post()
-            .insert_header((header::COOKIE, "__Host-access_token=t"))
-            .insert_header(("origin", "https://evil.example"))
-            .to_request();
-        assert_eq!(test::call_service(&app, forged).await.status(), 403);
     }
 
     #[test]

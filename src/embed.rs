@@ -9,17 +9,20 @@
 use std::sync::Arc;
 
 use actix_cors::Cors;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::Key;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::guard::{self, GuardContext};
 use actix_web::http::{Method, header};
-use actix_web::middleware::{DefaultHeaders, from_fn};
-use actix_web::web;
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{ResponseError, web};
 use url::Url;
 
 use crate::config::{Config, ConfigError, DatabaseTarget};
 use crate::csrf::{self, AllowedOrigins};
 use crate::db::{Db, SetupError};
 use crate::denylist::Denylist;
+use crate::error::AppError;
 use crate::keyfile;
 use crate::limits;
 use crate::page_session;
@@ -29,6 +32,7 @@ use crate::routes::{self, forward_auth::ForwardAuth, pages};
 use crate::state::{AppState, SessionSettings};
 use crate::throttle::Throttle;
 use crate::tokens::jwt::JwtKeys;
+use crate::tokens::verified::VerifiedTokens;
 use crate::users::UserCache;
 
 /// Why the server could not start; printed as one line.
@@ -130,6 +134,7 @@ impl Doorward {
             db,
             hasher,
             jwt: JwtKeys::new(&secret, &config.issuer, &config.audience, config.access_ttl),
+            verified: VerifiedTokens::new(config.token_cache_size),
             denylist: Denylist::new(),
             users: UserCache::default(),
             settings: SessionSettings::from_config(&config),
@@ -142,11 +147,24 @@ impl Doorward {
         revocation_sync::apply(&state, &revocations);
         log::info!("denylist loaded: {} entries", state.denylist.len());
         // The follower continues from the load's own position, so nothing revoked between the
-        // load and the first sync is skipped.
+        // load and the first sync is skipped. On PostgreSQL a listener wakes it at each commit
+        // to the log; the interval stays as the backstop.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let weak_state = Arc::downgrade(&state.clone().into_inner());
+        if let DatabaseTarget::Postgres(url) = &config.database {
+            tokio::spawn(revocation_sync::listen(
+                weak_state.clone(),
+                url.clone(),
+                Arc::clone(&wake),
+            ));
+        }
         tokio::spawn(revocation_sync::follow(
-            Arc::downgrade(&state.clone().into_inner()),
-            config.sync_interval,
-            config.purge_interval,
+            weak_state,
+            revocation_sync::Schedule {
+                every: config.sync_interval,
+                purge_every: config.purge_interval,
+                wake,
+            },
             loaded_to,
         ));
 
@@ -187,10 +205,7 @@ impl Doorward {
                     web::scope(&doorward.state.base_path)
                         .guard(guard::fn_guard(move |ctx| is_doorward_path(&base, ctx)))
                         .wrap(from_fn(move |req, next| {
-                            csrf::guard(Arc::clone(&origins), req, next)
-                        }))
-                        .wrap(from_fn(move |req, next| {
-                            limits::guard(max_header_bytes, req, next)
+                            check_request(Arc::clone(&origins), max_header_bytes, req, next)
                         }))
                         .wrap(page_session::middleware(doorward.session_key.clone()))
                         .wrap(cors(&doorward.cors_origins))
@@ -211,6 +226,26 @@ impl Doorward {
     pub(crate) fn security_headers(&self) -> DefaultHeaders {
         security_headers(self.public_url.scheme() == "https")
     }
+}
+
+/// The checks every request to doorward passes before its handler, in one layer: the
+/// connection cap and header budget ([`limits::refusal`]), then the CSRF rule (403
+/// `csrf_failed`, [`csrf::is_forbidden`]).
+async fn check_request(
+    origins: Arc<AllowedOrigins>,
+    max_header_bytes: usize,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Some(response) = limits::refusal(max_header_bytes, &req) {
+        return Ok(req.into_response(response));
+    }
+    if csrf::is_forbidden(req.request(), &origins) {
+        return Ok(req.into_response(AppError::CsrfFailed.error_response()));
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }
 
 /// CORS for the listed origins only, with credentials (contract §3). Other origins get no CORS

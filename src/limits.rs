@@ -6,11 +6,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use actix_web::ResponseError;
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Extensions, ServiceRequest};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Next;
+use actix_web::{HttpResponse, ResponseError};
 
 use crate::error::AppError;
 
@@ -83,13 +81,9 @@ impl ConnectionCounter {
     }
 }
 
-/// Middleware: refuses a request on a connection over its address's cap (429, and the
-/// connection is closed), and one whose headers exceed `max_header_bytes` (431).
-pub async fn guard(
-    max_header_bytes: usize,
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+/// The answer to a request on a connection over its address's cap (429, and the connection is
+/// closed), or one whose headers exceed `max_header_bytes` (431); `None` for every other.
+pub fn refusal(max_header_bytes: usize, req: &ServiceRequest) -> Option<HttpResponse> {
     let over_limit = req
         .conn_data::<ConnectionSlot>()
         .is_some_and(|slot| slot.over_limit);
@@ -98,18 +92,12 @@ pub async fn guard(
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return Ok(req.into_response(response));
+        return Some(response);
     }
     let header_bytes: usize = req
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if header_bytes > max_header_bytes {
-        let response = AppError::HeadersTooLarge.error_response();
-        return Ok(req.into_response(response));
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_boxed_body)
+    (header_bytes > max_header_bytes).then(|| AppError::HeadersTooLarge.error_response())
 }

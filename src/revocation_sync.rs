@@ -1,13 +1,21 @@
 //! Following the revocation log: what every instance does beside serving, so a revocation
-//! made anywhere (or a user changed by an operator) is honoured everywhere within
-//! `DOORWARD_SYNC_INTERVAL`.
+//! made anywhere (or a user changed by an operator) is honoured everywhere: within
+//! milliseconds on PostgreSQL, where `LISTEN/NOTIFY` wakes the follower at each commit to the
+//! log ([`listen`]), and within `DOORWARD_SYNC_INTERVAL` in any case (the backstop, and the
+//! only path on SQLite, whose instances share one file and one machine).
 //!
 //! The log is read by its database-assigned `seq` (see [`crate::db::repo::revocations`]): an
 //! instance remembers the last entry it merged and asks only for later ones, so no clock, not
-//! even its own, decides what it sees.
+//! even its own, decides what it sees. A notification carries nothing but "read the log now":
+//! one lost while the listener reconnects costs only delay, and the listener asks for a read
+//! at every (re)connection, which catches up on everything committed meanwhile.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Notify;
 
 use crate::db::models::{LogEntry, log_kind};
 use crate::db::{Db, DbError, repo};
@@ -64,22 +72,29 @@ pub async fn check_clock(db: &Db) {
     }
 }
 
-/// Follows the log every `every`, forgets what expired from memory, and every `purge_every`
-/// deletes expired rows from the database; ends once nothing else holds the state.
-pub async fn follow(
-    state: Weak<AppState>,
-    every: Duration,
-    purge_every: Duration,
-    mut position: LogPosition,
-) {
-    let mut ticker = tokio::time::interval(every);
+/// When the follower reads the log.
+pub struct Schedule {
+    /// `DOORWARD_SYNC_INTERVAL`.
+    pub every: Duration,
+    /// `DOORWARD_PURGE_INTERVAL`.
+    pub purge_every: Duration,
+    /// Woken by [`listen`] for a read now.
+    pub wake: Arc<Notify>,
+}
+
+/// Follows the log every `every` and whenever woken, forgets what expired from memory, and
+/// every `purge_every` deletes expired rows from the database; ends once nothing else holds
+/// the state.
+pub async fn follow(state: Weak<AppState>, schedule: Schedule, mut position: LogPosition) {
+    let mut ticker = tokio::time::interval(schedule.every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut purge = tokio::time::interval(purge_every);
+    let mut purge = tokio::time::interval(schedule.purge_every);
     purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     purge.tick().await;
     loop {
         let purging = tokio::select! {
             _ = ticker.tick() => false,
+            () = schedule.wake.notified() => false,
             _ = purge.tick() => true,
         };
         // Once the server and every `Doorward` are gone, so is the state: stop.
@@ -98,6 +113,67 @@ pub async fn follow(
             Err(e) => log::warn!("revocation sync skipped: {e}"),
         }
         state.denylist.purge(now_ms());
+    }
+}
+
+/// Subscribes to the channel the log's trigger notifies (migration `revocation_notify`).
+const LISTEN: &str = "LISTEN doorward_revocations";
+
+/// PostgreSQL: listens on the log's channel on a connection of its own (`application_name`
+/// `doorward-listener`) and wakes the follower at each notification and at every
+/// (re)connection. A lost connection is retried after 100 ms, doubling to at most 5 s; ends
+/// once nothing else holds the state.
+pub async fn listen(state: Weak<AppState>, url: SecretString, wake: Arc<Notify>) {
+    const FIRST_PAUSE: Duration = Duration::from_millis(100);
+    let mut pause = FIRST_PAUSE;
+    while state.strong_count() > 0 {
+        match listen_once(&state, &url, &wake).await {
+            Ok(()) => pause = FIRST_PAUSE,
+            // Warned once per outage; the periodic sync goes on meanwhile.
+            Err(e) if pause == FIRST_PAUSE => {
+                log::warn!("revocation listener: {e}; retrying, with the periodic sync meanwhile");
+            }
+            Err(e) => log::debug!("revocation listener: {e}"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One connection's life: `Ok` when it ended after listening (or the state went away).
+async fn listen_once(
+    state: &Weak<AppState>,
+    url: &SecretString,
+    wake: &Notify,
+) -> Result<(), tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = url.expose_secret().parse()?;
+    config.application_name("doorward-listener");
+    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let subscribe = client.batch_execute(LISTEN);
+    tokio::pin!(subscribe);
+    let mut listening = false;
+    let mut alive = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            subscribed = &mut subscribe, if !listening => {
+                subscribed?;
+                listening = true;
+                // Whatever was committed while no one listened.
+                wake.notify_one();
+            }
+            message = messages.next() => match message {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => wake.notify_one(),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            },
+            _ = alive.tick() => {
+                if state.strong_count() == 0 {
+                    return Ok(());
+                }
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Condition, Logger};
 use actix_web::{App, HttpServer};
 use url::Url;
 
@@ -47,10 +47,13 @@ impl Application {
         let routes = doorward.routes();
         let start_page = doorward.start_page();
         let headers = doorward.clone();
+        // The request log is `info`: below that level the layer is left out altogether, since
+        // it formats on every request whatever the level.
+        let logs_requests = log::log_enabled!(log::Level::Info);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(headers.security_headers())
-                .wrap(request_logger())
+                .wrap(Condition::new(logs_requests, request_logger()))
                 .configure(routes.clone())
                 .configure(start_page.clone())
         })

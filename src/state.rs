@@ -1,6 +1,7 @@
 //! The state every handler shares, built once at startup. It sits below the routes, the
 //! extractors and the flows, and imports none of them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -11,6 +12,7 @@ use crate::denylist::Denylist;
 use crate::passwords::PasswordHasher;
 use crate::throttle::Throttle;
 use crate::tokens::jwt::{AccessClaims, JwtKeys, LEEWAY_SECS};
+use crate::tokens::verified::VerifiedTokens;
 use crate::users::UserCache;
 
 /// The lifetimes sign-in, rotation and revocation need (contract §1), in Unix milliseconds,
@@ -59,6 +61,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Access-token keys and validation.
     pub jwt: JwtKeys,
+    /// Access tokens verified before (`DOORWARD_TOKEN_CACHE_SIZE`).
+    pub verified: VerifiedTokens,
     /// Revocations, in memory.
     pub denylist: Denylist,
     /// Users by id, for `GET /api/me`.
@@ -87,8 +91,18 @@ impl AppState {
 impl AppState {
     /// The whole in-memory check of an access token: signature and claims, then revocation.
     /// The error is the `error_description` of the 401.
-    pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, &'static str> {
-        let claims = self.jwt.verify(token)?;
+    /// A token seen before skips the signature and claims check, never the clock or the
+    /// revocation check ([`VerifiedTokens`]).
+    pub fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, &'static str> {
+        let now = Utc::now().timestamp();
+        let claims = match self.verified.get(token, now) {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.jwt.verify(token)?);
+                self.verified.insert(token, Arc::clone(&claims));
+                claims
+            }
+        };
         match self.denylist.refusal(&claims) {
             Some(reason) => Err(reason),
             None => Ok(claims),

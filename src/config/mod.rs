@@ -83,6 +83,7 @@ const SETTING_NAMES: &[&str] = &[
     "DOORWARD_FAILED_SIGN_INS_PER_ACCOUNT",
     "DOORWARD_FAILED_SIGN_IN_WINDOW",
     "DOORWARD_HASH_JOBS_PER_IP",
+    "DOORWARD_TOKEN_CACHE_SIZE",
 ];
 
 /// Where the data lives: the embedded SQLite file or a PostgreSQL server.
@@ -219,6 +220,8 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// `DOORWARD_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: usize,
+    /// `DOORWARD_TOKEN_CACHE_SIZE`: how many verified access tokens are remembered (0: none).
+    pub token_cache_size: usize,
     /// Timeouts and sizes that bound what one client may hold.
     pub limits: ClientLimits,
     /// How often a client may sign in, register and refresh.
@@ -227,6 +230,12 @@ pub struct Config {
 
 /// The longest lifetime any setting may have: ten years keeps every time sum far from overflow.
 const MAX_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
+
+/// Verified tokens remembered by default: about 10 MB when full.
+const DEFAULT_TOKEN_CACHE_SIZE: usize = 16_384;
+
+/// The most `DOORWARD_TOKEN_CACHE_SIZE` may be: about 6 GB when full.
+const MAX_TOKEN_CACHE_SIZE: usize = 10_000_000;
 
 /// The longest reuse grace the contract allows.
 const MAX_REUSE_GRACE: Duration = Duration::from_secs(60);
@@ -368,6 +377,20 @@ impl Config {
                 })?,
         };
 
+        let token_cache_size = match var("DOORWARD_TOKEN_CACHE_SIZE") {
+            None => DEFAULT_TOKEN_CACHE_SIZE,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= MAX_TOKEN_CACHE_SIZE)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "DOORWARD_TOKEN_CACHE_SIZE",
+                        format!("expected 0 to {MAX_TOKEN_CACHE_SIZE}, got '{raw}'"),
+                    )
+                })?,
+        };
         let limits = ClientLimits::read(&var)?;
         let throttling = Throttling::read(&var)?;
 
@@ -391,6 +414,7 @@ impl Config {
             base_path,
             bcrypt_cost,
             workers,
+            token_cache_size,
             limits,
             throttling,
         })

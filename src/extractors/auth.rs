@@ -9,6 +9,7 @@
 //! 403 `csrf_failed` before the handler runs.
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use actix_web::error::InternalError;
 use actix_web::http::header;
@@ -25,8 +26,9 @@ use crate::tokens::jwt::AccessClaims;
 /// `WWW-Authenticate`, or 403 `csrf_failed`.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    /// The verified claims: `sub` is the user id, `email`, `role`, `sid` the session.
-    pub claims: AccessClaims,
+    /// The verified claims: `sub` is the user id, `email`, `role`, `sid` the session. Shared
+    /// with the verified-token cache, so a request copies none of them.
+    pub claims: Arc<AccessClaims>,
 }
 
 impl AuthUser {
@@ -59,17 +61,39 @@ pub enum PresentedToken<'a> {
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is matched without regard
 /// to case (RFC 7235 §2.1), spaces and tabs around the token are ignored, and the token must be
-/// a `token68` (RFC 9110 §11.2: letters, digits and `-._~+/=`, which every JWT is). The value
-/// is borrowed from the header, and nothing is allocated.
+/// a `token68` (RFC 9110 §11.2: letters, digits and `-._~+/=`, which every JWT is). One pass
+/// over the bytes with a table, borrowed from the header, nothing allocated: this runs on
+/// every bearer request.
 pub fn bearer_token(value: &header::HeaderValue) -> Option<&str> {
-    let text = value.to_str().ok()?;
-    let (scheme, token) = text.split_once(' ')?;
-    let token = token.trim_matches([' ', '\t']);
-    let is_token68 = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
-    let usable =
-        scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.bytes().all(is_token68);
-    usable.then_some(token)
+    let bytes = value.as_bytes();
+    let scheme = bytes.get(..7)?;
+    if !scheme[..6].eq_ignore_ascii_case(b"bearer") || scheme[6] != b' ' {
+        return None;
+    }
+    let token = bytes[7..].trim_ascii_start();
+    let token = match token.iter().rposition(|&b| b != b' ' && b != b'\t') {
+        Some(last) => &token[..=last],
+        None => return None,
+    };
+    if !token.iter().all(|&b| TOKEN68[usize::from(b)]) {
+        return None;
+    }
+    // Every byte is ASCII, so this never fails (and checks ASCII a word at a time).
+    std::str::from_utf8(token).ok()
 }
+
+/// The bytes of a `token68`.
+static TOKEN68: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        b += 1;
+    }
+    table
+};
 
 /// Finds the access token by the contract's precedence: header, then cookie. A request that
 /// carries either auth cookie twice carries bad credentials, whichever cookie it is.
@@ -91,7 +115,7 @@ pub fn presented_token(headers: &header::HeaderMap) -> PresentedToken<'_> {
 
 /// The whole check of a request's credential, in memory: found by the contract's precedence,
 /// then verified and checked against the denylist. `/auth/verify` answers with it too.
-pub fn verify_request(state: &AppState, req: &HttpRequest) -> Result<AccessClaims, AppError> {
+pub fn verify_request(state: &AppState, req: &HttpRequest) -> Result<Arc<AccessClaims>, AppError> {
     let token = match presented_token(req.headers()) {
         PresentedToken::Bearer(token) | PresentedToken::Cookie(token) => token,
         PresentedToken::MalformedHeader => {

@@ -21,6 +21,7 @@
 mod frame_guard;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev;
@@ -67,7 +68,7 @@ pub enum SocketMessage {
 /// An open WebSocket whose session doorward watches.
 pub struct AuthSocket {
     state: web::Data<AppState>,
-    claims: AccessClaims,
+    claims: Arc<AccessClaims>,
     session: Session,
     messages: AggregatedMessageStream,
     revocations: watch::Receiver<u64>,
@@ -296,7 +297,7 @@ pub async fn authenticate_upgrade(
     state: &AppState,
     origins: &AllowedOrigins,
     req: &HttpRequest,
-) -> Result<AccessClaims, AppError> {
+) -> Result<Arc<AccessClaims>, AppError> {
     let claims = presented_claims(state, origins, req).await?;
     // The socket ends at `exp` with no leeway, so a token within the leeway opens nothing.
     if claims.exp <= now_ms() / 1000 {
@@ -309,7 +310,7 @@ async fn presented_claims(
     state: &AppState,
     origins: &AllowedOrigins,
     req: &HttpRequest,
-) -> Result<AccessClaims, AppError> {
+) -> Result<Arc<AccessClaims>, AppError> {
     if req.headers().contains_key(header::AUTHORIZATION) {
         return verify_request(state, req);
     }
@@ -342,7 +343,7 @@ pub async fn issue_ticket(
 }
 
 /// Consumes a ticket; its session must not have been revoked since.
-async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<AccessClaims, AppError> {
+async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<Arc<AccessClaims>, AppError> {
     let hash = OpaqueTokenHash::of_presented(ticket).ok_or(AppError::InvalidToken(BAD_TICKET))?;
     let now = now_ms();
     let stored = state
@@ -358,6 +359,6 @@ async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<AccessClaims, A
     }
     match state.denylist.refusal(&claims) {
         Some(reason) => Err(AppError::InvalidToken(reason)),
-        None => Ok(claims),
+        None => Ok(Arc::new(claims)),
     }
 }

@@ -13,6 +13,7 @@ mod embedded;
 mod forward_auth;
 mod instances;
 mod logout;
+mod notify;
 mod pages;
 mod refresh;
 mod register_login;
