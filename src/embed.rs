@@ -207,10 +207,12 @@ impl Doorward {
                         .wrap(from_fn(move |req, next| {
                             check_request(Arc::clone(&origins), max_header_bytes, req, next)
                         }))
-                        .wrap(page_session::middleware(doorward.session_key.clone()))
                         .wrap(cors(&doorward.cors_origins))
                         .wrap(security_headers(doorward.public_url.scheme() == "https"))
-                        .configure(routes::configure(doorward.forward_auth.clone())),
+                        .configure(routes::configure(
+                            doorward.forward_auth.clone(),
+                            doorward.session_key.clone(),
+                        )),
                 );
         }
     }

@@ -110,6 +110,7 @@ pub mod internals {
     pub use crate::db::{Db, repo, schema};
     pub use crate::denylist::Denylist;
     pub use crate::tokens::jwt::{JwtKeys, Subject};
+    pub use crate::tokens::verified::VerifiedTokens;
 }
 
 /// The fuzz targets' entry points (`fuzz/`), and their regression test.

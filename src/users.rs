@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use actix_web::web::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -90,9 +91,15 @@ impl NewAccount {
 /// database trigger, whoever makes it, and each instance's sync forgets those users.
 #[derive(Default)]
 pub struct UserCache {
-    users: RwLock<HashMap<String, Arc<User>>>,
+    users: RwLock<HashMap<String, Cached>>,
     /// Bumped on every eviction, so a row read before an eviction is never cached after it.
     evictions: AtomicU64,
+}
+
+/// A cached user, with its JSON written once: `GET /api/me` answers with a copy of the bytes.
+struct Cached {
+    user: Arc<User>,
+    json: Bytes,
 }
 
 /// A moment in the cache's history, taken before reading a user from the database.
@@ -106,7 +113,13 @@ impl UserCache {
     /// A cached user.
     pub fn get(&self, user_id: &str) -> Option<Arc<User>> {
         let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
-        users.get(user_id).cloned()
+        users.get(user_id).map(|cached| Arc::clone(&cached.user))
+    }
+
+    /// A cached user as contract §3's `User` JSON, shared, not copied.
+    pub fn json(&self, user_id: &str) -> Option<Bytes> {
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        users.get(user_id).map(|cached| cached.json.clone())
     }
 
     /// Take this before reading a user, and pass it to [`Self::remember`].
@@ -118,6 +131,10 @@ impl UserCache {
     /// since (the row may predate the change that caused it). Returns the shared view.
     pub fn remember(&self, user: User, read_at: CacheGeneration) -> Arc<User> {
         let user = Arc::new(user);
+        // A `User` is strings and an enum: serializing it cannot fail.
+        let Ok(json) = serde_json::to_vec(&*user) else {
+            return user;
+        };
         let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
         if self.generation() != read_at {
             return user;
@@ -125,7 +142,11 @@ impl UserCache {
         if users.len() >= Self::CAPACITY {
             users.clear();
         }
-        users.insert(user.id.clone(), Arc::clone(&user));
+        let cached = Cached {
+            user: Arc::clone(&user),
+            json: Bytes::from(json),
+        };
+        users.insert(user.id.clone(), cached);
         user
     }
 

@@ -11,19 +11,22 @@ pub mod pages;
 pub mod respond;
 pub mod ws;
 
+use actix_web::cookie::Key;
 use actix_web::web;
 
-/// Registers every route; `/auth/verify` carries its own settings.
+/// Registers every route; `/auth/verify` carries its own settings, the pages their session key.
 pub fn configure(
     forward_auth: forward_auth::ForwardAuth,
+    session_key: Key,
 ) -> impl Fn(&mut web::ServiceConfig) + Clone {
     let verify = forward_auth::configure(forward_auth);
+    // A scope tries its routes in order: the ones every request takes come first.
     move |cfg: &mut web::ServiceConfig| {
-        auth::configure(cfg);
-        cookie_auth::configure(cfg);
         api::configure(cfg);
         verify(cfg);
+        auth::configure(cfg);
+        cookie_auth::configure(cfg);
         ws::configure(cfg);
-        pages::configure(cfg);
+        pages::configure(cfg, &session_key);
     }
 }

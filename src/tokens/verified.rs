@@ -73,7 +73,7 @@ impl VerifiedTokens {
 
     /// How many tokens are remembered.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         let generations = self
             .generations
             .read()

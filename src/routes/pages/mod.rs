@@ -17,8 +17,11 @@ pub mod next;
 pub mod response;
 pub mod sign_in;
 
+use actix_web::cookie::Key;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+
+use crate::page_session;
 
 use crate::extractors::json::MAX_BODY_BYTES;
 
@@ -29,16 +32,24 @@ const STYLESHEET: &str = include_str!("../../../static/app.css");
 /// How long browsers may keep files under `/static`.
 const STATIC_CACHE_CONTROL: &str = "public, max-age=3600";
 
-/// Registers the pages and the stylesheet.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers the pages and the stylesheet. Only the pages carry the page session (its
+/// middleware reads and writes a cookie): the API, forward-auth and the socket never pay for it.
+pub fn configure(cfg: &mut web::ServiceConfig, session_key: &Key) {
+    let page = |path: &str| web::resource(path).wrap(page_session::middleware(session_key.clone()));
     // Form bodies get the same limit as JSON bodies (contract §5).
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .route("/login", web::get().to(sign_in::login_form))
-        .route("/login", web::post().to(sign_in::login_submit))
-        .route("/register", web::get().to(sign_in::register_form))
-        .route("/register", web::post().to(sign_in::register_submit))
-        .route("/account", web::get().to(account::account))
-        .route("/logout", web::post().to(account::logout))
+        .service(
+            page("/login")
+                .route(web::get().to(sign_in::login_form))
+                .route(web::post().to(sign_in::login_submit)),
+        )
+        .service(
+            page("/register")
+                .route(web::get().to(sign_in::register_form))
+                .route(web::post().to(sign_in::register_submit)),
+        )
+        .service(page("/account").route(web::get().to(account::account)))
+        .service(page("/logout").route(web::post().to(account::logout)))
         .route("/static/app.css", web::get().to(stylesheet));
 }
 
