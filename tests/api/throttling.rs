@@ -59,6 +59,16 @@ async fn login_from(
         .unwrap()
 }
 
+/// The status of a sign-in from `client`.
+async fn login_status(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> StatusCode {
+    login_from(app, client, email, password).await.status()
+}
+
 /// The `Retry-After` of a 429 `too_many_requests`, checked.
 async fn assert_throttled(response: Response) -> u64 {
     let retry_after: u64 = response
@@ -81,15 +91,11 @@ async fn sign_ins_per_address_are_limited_on_every_route(backend: Backend) {
     let (user, _) = app.signed_up_user().await;
     let here = client_from(1);
     assert_eq!(
-        login_from(&app, &here, &user.email, &user.password)
-            .await
-            .status(),
+        login_status(&app, &here, &user.email, &user.password).await,
         200
     );
     assert_eq!(
-        login_from(&app, &here, &user.email, "wrong-password")
-            .await
-            .status(),
+        login_status(&app, &here, &user.email, "wrong-password").await,
         401
     );
     let cookie_login = here
@@ -115,9 +121,7 @@ async fn sign_ins_per_address_are_limited_on_every_route(backend: Backend) {
 
     let elsewhere = client_from(2);
     assert_eq!(
-        login_from(&app, &elsewhere, &user.email, &user.password)
-            .await
-            .status(),
+        login_status(&app, &elsewhere, &user.email, &user.password).await,
         200
     );
 }
@@ -142,26 +146,20 @@ async fn failed_sign_ins_lock_out_only_that_address(backend: Backend) {
 
     let owner = client_from(1);
     assert_eq!(
-        login_from(&app, &owner, &user.email, &user.password)
-            .await
-            .status(),
+        login_status(&app, &owner, &user.email, &user.password).await,
         200
     );
     // Other accounts from the attacker's address are not locked.
     let (other, _) = app.signed_up_user().await;
     assert_eq!(
-        login_from(&app, &attacker, &other.email, &other.password)
-            .await
-            .status(),
+        login_status(&app, &attacker, &other.email, &other.password).await,
         200
     );
 
     let nobody = "nobody-here@example.com";
     for _ in 0..3 {
         assert_eq!(
-            login_from(&app, &attacker, nobody, "wrong-password")
-                .await
-                .status(),
+            login_status(&app, &attacker, nobody, "wrong-password").await,
             401
         );
     }
@@ -175,23 +173,17 @@ async fn a_success_resets_the_count(backend: Backend) {
     let here = client_from(1);
     for _ in 0..2 {
         assert_eq!(
-            login_from(&app, &here, &user.email, "wrong-password")
-                .await
-                .status(),
+            login_status(&app, &here, &user.email, "wrong-password").await,
             401
         );
     }
     assert_eq!(
-        login_from(&app, &here, &user.email, &user.password)
-            .await
-            .status(),
+        login_status(&app, &here, &user.email, &user.password).await,
         200
     );
     for _ in 0..3 {
         assert_eq!(
-            login_from(&app, &here, &user.email, "wrong-password")
-                .await
-                .status(),
+            login_status(&app, &here, &user.email, "wrong-password").await,
             401
         );
     }
@@ -212,17 +204,13 @@ async fn the_backstop_stops_spread_guesses_but_not_the_owners_address(backend: B
     let (user, _) = app.signed_up_user().await;
     let owner = client_from(1);
     assert_eq!(
-        login_from(&app, &owner, &user.email, &user.password)
-            .await
-            .status(),
+        login_status(&app, &owner, &user.email, &user.password).await,
         200
     );
     for attacker in [client_from(2), client_from(3)] {
         for _ in 0..2 {
             assert_eq!(
-                login_from(&app, &attacker, &user.email, "guess")
-                    .await
-                    .status(),
+                login_status(&app, &attacker, &user.email, "guess").await,
                 401
             );
         }
@@ -230,9 +218,7 @@ async fn the_backstop_stops_spread_guesses_but_not_the_owners_address(backend: B
     let new_address = client_from(4);
     assert_throttled(login_from(&app, &new_address, &user.email, &user.password).await).await;
     assert_eq!(
-        login_from(&app, &owner, &user.email, &user.password)
-            .await
-            .status(),
+        login_status(&app, &owner, &user.email, &user.password).await,
         200
     );
 }
@@ -244,21 +230,15 @@ async fn instances_share_an_accounts_count(backend: Backend) {
     let (user, _) = first.signed_up_user().await;
     let attacker = client_from(2);
     assert_eq!(
-        login_from(&first, &attacker, &user.email, "guess")
-            .await
-            .status(),
+        login_status(&first, &attacker, &user.email, "guess").await,
         401
     );
     assert_eq!(
-        login_from(&second, &attacker, &user.email, "guess")
-            .await
-            .status(),
+        login_status(&second, &attacker, &user.email, "guess").await,
         401
     );
     assert_eq!(
-        login_from(&first, &attacker, &user.email, "guess")
-            .await
-            .status(),
+        login_status(&first, &attacker, &user.email, "guess").await,
         401
     );
     assert_throttled(login_from(&second, &attacker, &user.email, &user.password).await).await;
