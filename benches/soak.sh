@@ -16,8 +16,9 @@ seconds="${1:-60}"
 workers="${SOAK_WORKERS:-16}"
 case "$seconds" in '' | *[!0-9]*) echo "usage: bash benches/soak.sh [seconds-per-backend]" >&2; exit 2 ;; esac
 
+# shellcheck source=tests/throwaway_pg.sh
+source tests/throwaway_pg.sh
 work=$(mktemp -d /tmp/doorward-soak.XXXXXX)
-pg_dir=""
 server_pid=""
 client_pid=""
 cleanup() {
@@ -27,31 +28,10 @@ cleanup() {
   if [ -n "$server_pid" ]; then
     kill -KILL "$server_pid" 2>/dev/null || true
   fi
-  if [ -n "$pg_dir" ]; then
-    as_pg pg_ctl -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
-    rm -rf "$pg_dir"
-  fi
+  throwaway_pg_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-find_pg_bin() {
-  command -v initdb >/dev/null 2>&1 && return 0
-  local dir
-  for dir in /usr/lib/postgresql/*/bin; do
-    [ -x "$dir/initdb" ] && PATH="$dir:$PATH" && return 0
-  done
-  echo "benches/soak.sh: PostgreSQL server programs (initdb, pg_ctl) not found" >&2
-  return 1
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 echo "benches/soak.sh: building the release binary"
 cargo build --release --bin doorward
@@ -188,30 +168,15 @@ soak_backend sqlite "sqlite://$work/sqlite/soak.db" "$work/sqlite"
 
 # PostgreSQL: a throwaway cluster unless SOAK_DATABASE_URL is given (then it should name an
 # empty database; the soak's emails are unique per run, so a used one works too).
-# start_pg: initdb + pg_ctl as tests/run.sh does; sets pg_dir and pg_url.
-start_pg() {
-  local pg_port
-  find_pg_bin || return 1
-  pg_dir=$(mktemp -d /tmp/doorward-soak-pg.XXXXXX) || return 1
-  chmod 755 "$pg_dir" || return 1
-  if [ "$(id -u)" = 0 ]; then chown postgres "$pg_dir" || return 1; fi
-  pg_port=$(free_port) || return 1
-  as_pg initdb --auth=trust -U postgres -D "$pg_dir/data" >"$pg_dir/initdb.log" 2>&1 || return 1
-  as_pg pg_ctl -D "$pg_dir/data" -w -l "$pg_dir/log" \
-    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off" \
-    start >/dev/null || return 1
-  pg_url="postgres://postgres@127.0.0.1:$pg_port/postgres"
-  echo "benches/soak.sh: throwaway PostgreSQL on 127.0.0.1:$pg_port"
-}
-
 mkdir -p "$work/postgres"
 pg_url="${SOAK_DATABASE_URL:-}"
-if [ -z "$pg_url" ] && ! start_pg; then
+if [ -z "$pg_url" ] && ! throwaway_pg_start; then
   echo "benches/soak.sh: could not start a throwaway PostgreSQL" >&2
-  [ -z "$pg_dir" ] || cat "$pg_dir/initdb.log" "$pg_dir/log" >&2 2>/dev/null || true
+  [ -z "$THROWAWAY_PG_DIR" ] || cat "$THROWAWAY_PG_DIR/initdb.log" "$THROWAWAY_PG_DIR/log" >&2 2>/dev/null || true
   summaries+=("soak postgres: FAILED: could not start a throwaway PostgreSQL")
   failed=1
 else
+  pg_url="${pg_url:-$THROWAWAY_PG_URL}"
   soak_backend postgres "$pg_url" "$work/postgres"
 fi
 

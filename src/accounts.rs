@@ -105,8 +105,7 @@ pub async fn sign_in(
             .run(move |conn| repo::claim_attempt(conn, &key, &at, rules))
             .await?;
         if let repo::AttemptVerdict::Refused { retry_after_ms } = verdict {
-            let wait = std::time::Duration::from_millis(retry_after_ms.unsigned_abs());
-            return Err(AppError::throttled(wait));
+            return Err(AppError::throttled_ms(retry_after_ms));
         }
     }
     let (user, read_at) = authenticate(state, client.key(), email, password).await?;

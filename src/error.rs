@@ -143,7 +143,12 @@ impl AppError {
         Self::Unavailable(Box::new(e))
     }
 
-    /// A throttled attempt that may be made again after `wait` (rounded up, at least 1 s).
+    /// As [`Self::throttled`], with the wait in milliseconds as the database's limits give it.
+    pub fn throttled_ms(wait_ms: i64) -> Self {
+        Self::throttled(std::time::Duration::from_millis(wait_ms.unsigned_abs()))
+    }
+
+    /// [`Self::Throttled`] after `wait`, rounded up to whole seconds (at least one).
     pub fn throttled(wait: std::time::Duration) -> Self {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         Self::Throttled {

@@ -127,8 +127,14 @@ pub async fn listen(state: Weak<AppState>, url: SecretString, wake: Arc<Notify>)
     const FIRST_PAUSE: Duration = Duration::from_millis(100);
     let mut pause = FIRST_PAUSE;
     while state.strong_count() > 0 {
-        match listen_once(&state, &url, &wake).await {
-            Ok(()) => pause = FIRST_PAUSE,
+        let mut listened = false;
+        let ended = listen_once(&state, &url, &wake, &mut listened).await;
+        // A connection that listened ends an outage: the next one starts from the first pause.
+        if listened {
+            pause = FIRST_PAUSE;
+        }
+        match ended {
+            Ok(()) => {}
             // Warned once per outage; the periodic sync goes on meanwhile.
             Err(e) if pause == FIRST_PAUSE => {
                 log::warn!("revocation listener: {e}; retrying, with the periodic sync meanwhile");
@@ -140,11 +146,13 @@ pub async fn listen(state: Weak<AppState>, url: SecretString, wake: Arc<Notify>)
     }
 }
 
-/// One connection's life: `Ok` when it ended after listening (or the state went away).
+/// One connection's life: `Ok` when the server closed it or the state went away; `listened`
+/// is set once the `LISTEN` took.
 async fn listen_once(
     state: &Weak<AppState>,
     url: &SecretString,
     wake: &Notify,
+    listened: &mut bool,
 ) -> Result<(), tokio_postgres::Error> {
     let mut config: tokio_postgres::Config = url.expose_secret().parse()?;
     config.application_name("doorward-listener");
@@ -152,13 +160,12 @@ async fn listen_once(
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
     let subscribe = client.batch_execute(LISTEN);
     tokio::pin!(subscribe);
-    let mut listening = false;
     let mut alive = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            subscribed = &mut subscribe, if !listening => {
+            subscribed = &mut subscribe, if !*listened => {
                 subscribed?;
-                listening = true;
+                *listened = true;
                 // Whatever was committed while no one listened.
                 wake.notify_one();
             }

@@ -216,9 +216,7 @@ pub async fn refresh(
             Err(AppError::InvalidGrant)
         }
         Rotation::Rejected => Err(AppError::InvalidGrant),
-        Rotation::Throttled { retry_after_ms } => Err(AppError::throttled(
-            std::time::Duration::from_millis(retry_after_ms.unsigned_abs()),
-        )),
+        Rotation::Throttled { retry_after_ms } => Err(AppError::throttled_ms(retry_after_ms)),
     }
 }
 

@@ -6,44 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pg_dir=""
+# shellcheck source=tests/throwaway_pg.sh
+source tests/throwaway_pg.sh
 chromedriver_pid=""
 cleanup() {
   if [ -n "$chromedriver_pid" ]; then
     kill "$chromedriver_pid" 2>/dev/null || true
   fi
-  if [ -n "$pg_dir" ]; then
-    as_pg pg_ctl -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
-    rm -rf "$pg_dir"
-  fi
+  throwaway_pg_stop
 }
 trap cleanup EXIT
 
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-find_pg_bin() {
-  command -v initdb >/dev/null 2>&1 && return 0
-  local dir
-  for dir in /usr/lib/postgresql/*/bin; do
-    [ -x "$dir/initdb" ] && PATH="$dir:$PATH" && return 0
-  done
-  echo "tests/run.sh: PostgreSQL server programs (initdb, pg_ctl) not found" >&2
-  return 1
-}
-
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
-  find_pg_bin
-  pg_dir=$(mktemp -d /tmp/doorward-pg.XXXXXX)
-  chmod 755 "$pg_dir"
-  [ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  as_pg initdb --auth=trust -U postgres -D "$pg_dir/data" >"$pg_dir/initdb.log" 2>&1
-  as_pg pg_ctl -D "$pg_dir/data" -w -l "$pg_dir/log" \
-    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off" start >/dev/null
-  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  echo "tests/run.sh: throwaway PostgreSQL on 127.0.0.1:$port"
+  throwaway_pg_start
+  export TEST_DATABASE_URL="$THROWAWAY_PG_URL"
+  echo "tests/run.sh: throwaway PostgreSQL at ${THROWAWAY_PG_URL#*@}"
 fi
 
 # The forward-auth tests run a real nginx (tests/api/forward_auth.rs) with the shipped
@@ -72,7 +49,7 @@ if [ -z "${CHROMEDRIVER_URL:-}" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
   fi
-  cd_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cd_port=$(free_port)
   cd_log=$(mktemp /tmp/doorward-chromedriver.XXXXXX)
   chromedriver --port="$cd_port" >"$cd_log" 2>&1 &
   chromedriver_pid=$!

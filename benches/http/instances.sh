@@ -10,28 +10,20 @@ cd "$(dirname "$0")/../.."
 seconds="${1:-10}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --bin doorward --quiet
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# shellcheck source=tests/throwaway_pg.sh
+source tests/throwaway_pg.sh
 
 tmp=$(mktemp -d)
-chmod 755 "$tmp"
 pids=()
-pg_started=""
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  [ -n "$pg_started" ] && as_pg pg_ctl -D "$tmp/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  throwaway_pg_stop
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-mkdir "$tmp/pg"
-[ "$(id -u)" = 0 ] && chown postgres "$tmp/pg"
-pg_port=$(free_port)
-as_pg initdb --auth=trust -U postgres -D "$tmp/pg/data" >/dev/null
-as_pg pg_ctl -D "$tmp/pg/data" -w -l "$tmp/pg/log" \
-  -o "-p $pg_port -k $tmp/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
-pg_started=1
+throwaway_pg_start
 
-export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+export DATABASE_URL="$THROWAWAY_PG_URL"
 JWT_SECRET="instances-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export JWT_SECRET BCRYPT_COST=4 DOORWARD_WORKERS=1 RUST_LOG=warn ACCESS_TOKEN_TTL=1h
 ports=()
