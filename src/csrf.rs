@@ -62,11 +62,17 @@ pub fn is_cross_site(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
 /// True when `req` must be refused under the CSRF rule: unsafe, carrying a doorward cookie,
 /// and cross-site.
 pub fn is_forbidden(req: &HttpRequest, allowed: &AllowedOrigins) -> bool {
-    let unsafe_method = matches!(
-        *req.method(),
+    is_unsafe_method(req.method())
+        && cookies::read(req.headers()).any_present()
+        && is_cross_site(req, allowed)
+}
+
+/// The methods the rule applies to: those that change something.
+pub fn is_unsafe_method(method: &Method) -> bool {
+    matches!(
+        *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    unsafe_method && cookies::read(req.headers()).any_present() && is_cross_site(req, allowed)
+    )
 }
 
 #[cfg(test)]

@@ -9,26 +9,23 @@
 use std::sync::Arc;
 
 use actix_cors::Cors;
-use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::Key;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::guard::{self, GuardContext};
 use actix_web::http::{Method, header};
-use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{ResponseError, web};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::web;
 use url::Url;
 
+use crate::checks::{self, RequestChecks};
 use crate::config::{Config, ConfigError, DatabaseTarget};
-use crate::csrf::{self, AllowedOrigins};
+use crate::csrf::AllowedOrigins;
 use crate::db::{Db, SetupError};
 use crate::denylist::Denylist;
-use crate::error::AppError;
 use crate::keyfile;
-use crate::limits;
 use crate::page_session;
 use crate::passwords::PasswordHasher;
 use crate::revocation_sync::{self, LogPosition};
-use crate::routes::{self, forward_auth::ForwardAuth, pages};
+use crate::routes::{self, forward_auth::ForwardAuth, oauth::OAuth, pages};
 use crate::state::{AppState, SessionSettings};
 use crate::throttle::Throttle;
 use crate::tokens::jwt::JwtKeys;
@@ -66,6 +63,8 @@ const EXACT_PATHS: &[&str] = &[
     "/ws",
     "/api/me",
     "/static/app.css",
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/jwks.json",
 ];
 
 /// True for a path of doorward's under `base`: `/auth/…` or one of [`EXACT_PATHS`].
@@ -85,6 +84,7 @@ pub struct Doorward {
     cors_origins: Arc<Vec<String>>,
     session_key: Key,
     forward_auth: ForwardAuth,
+    oauth: OAuth,
     public_url: Url,
     max_header_bytes: usize,
 }
@@ -176,6 +176,10 @@ impl Doorward {
                 public_url: public_url.clone(),
                 origins: Arc::clone(&origins),
             },
+            oauth: OAuth {
+                issuer_url: issuer_url(&public_url, &config.base_path)?,
+                introspection_client: config.introspection_client.clone(),
+            },
             cors_origins: Arc::new(config.cors_origins.clone()),
             origins,
             public_url,
@@ -198,22 +202,28 @@ impl Doorward {
         move |cfg: &mut web::ServiceConfig| {
             let origins = Arc::clone(&doorward.origins);
             let base = doorward.state.base_path.clone();
-            let max_header_bytes = doorward.max_header_bytes;
+            let checks = RequestChecks {
+                origins: Arc::clone(&origins),
+                max_header_bytes: doorward.max_header_bytes,
+                is_https: doorward.public_url.scheme() == "https",
+            };
             cfg.app_data(doorward.state.clone())
-                .app_data(web::Data::from(Arc::clone(&origins)))
-                .service(
-                    web::scope(&doorward.state.base_path)
-                        .guard(guard::fn_guard(move |ctx| is_doorward_path(&base, ctx)))
-                        .wrap(from_fn(move |req, next| {
-                            check_request(Arc::clone(&origins), max_header_bytes, req, next)
-                        }))
-                        .wrap(cors(&doorward.cors_origins))
-                        .wrap(security_headers(doorward.public_url.scheme() == "https"))
-                        .configure(routes::configure(
-                            doorward.forward_auth.clone(),
-                            doorward.session_key.clone(),
-                        )),
-                );
+                .app_data(web::Data::from(origins));
+            let scope = web::scope(&doorward.state.base_path)
+                .guard(guard::fn_guard(move |ctx| is_doorward_path(&base, ctx)))
+                .wrap(checks)
+                .configure(routes::configure(
+                    doorward.forward_auth.clone(),
+                    doorward.oauth.clone(),
+                    doorward.session_key.clone(),
+                ));
+            // Without listed origins there is nothing for CORS to answer, and no layer for it
+            // (actix's `Condition` would box every request's future).
+            if doorward.cors_origins.is_empty() {
+                cfg.service(scope);
+            } else {
+                cfg.service(scope.wrap(cors(&doorward.cors_origins)));
+            }
         }
     }
 
@@ -224,30 +234,18 @@ impl Doorward {
         move |cfg: &mut web::ServiceConfig| pages::configure_start_page(cfg, &at)
     }
 
-    /// The security headers of doorward's answers, for the routes outside [`Self::routes`].
+    /// The security headers of doorward's answers, for the routes outside [`Self::routes`]
+    /// (which sets them itself).
     pub(crate) fn security_headers(&self) -> DefaultHeaders {
-        security_headers(self.public_url.scheme() == "https")
+        checks::security_headers(self.public_url.scheme() == "https")
     }
 }
 
-/// The checks every request to doorward passes before its handler, in one layer: the
-/// connection cap and header budget ([`limits::refusal`]), then the CSRF rule (403
-/// `csrf_failed`, [`csrf::is_forbidden`]).
-async fn check_request(
-    origins: Arc<AllowedOrigins>,
-    max_header_bytes: usize,
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if let Some(response) = limits::refusal(max_header_bytes, &req) {
-        return Ok(req.into_response(response));
-    }
-    if csrf::is_forbidden(req.request(), &origins) {
-        return Ok(req.into_response(AppError::CsrfFailed.error_response()));
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_boxed_body)
+/// The public URL with the base path: the OAuth2 metadata's `issuer`.
+fn issuer_url(public_url: &Url, base_path: &str) -> Result<Url, StartupError> {
+    public_url
+        .join(&format!("{base_path}/"))
+        .map_err(|e| StartupError::Other(format!("DOORWARD_BASE_PATH: {e}")))
 }
 
 /// CORS for the listed origins only, with credentials (contract §3). Other origins get no CORS
@@ -261,15 +259,4 @@ fn cors(origins: &[String]) -> Cors {
         .supports_credentials()
         .block_on_origin_mismatch(false)
         .max_age(600)
-}
-
-/// Headers every answer carries, JSON included: `nosniff`, and HSTS when the public URL is
-/// https (a browser that once reached doorward over TLS never falls back to plain http).
-fn security_headers(is_https: bool) -> DefaultHeaders {
-    let headers = DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
-    if is_https {
-        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
-    } else {
-        headers
-    }
 }

@@ -61,7 +61,7 @@
 //! own threads); `state` (the shared state); `users`, `accounts`, `sessions` (the flows);
 //! `tokens` (JWTs and opaque tokens); `denylist` and `revocation_sync` (revocations, in memory
 //! and across instances); `extractors`, `cookies`, `csrf`; `routes` and `templates` (the HTTP
-//! routes and pages); `error` ([`Error`], the one error type of the JSON API); `embed`
+//! routes and pages); `checks` (the layer before every route: limits, CSRF, security headers); `error` ([`Error`], the one error type of the JSON API); `embed`
 //! ([`Doorward`]); `ws` ([`AuthSocket`]); `startup` (the binary's [`Application`]).
 
 #![warn(missing_docs)]
@@ -69,6 +69,7 @@
 pub mod config;
 
 pub(crate) mod accounts;
+pub(crate) mod checks;
 pub(crate) mod cookies;
 pub(crate) mod csrf;
 pub(crate) mod db;

@@ -9,6 +9,10 @@
 //! running), so a flood from one address cannot make everyone else wait; and a job whose
 //! client has gone (the connection closed, the request dropped) is skipped before it hashes,
 //! so a flood of requests that hang up at once costs no bcrypt.
+//!
+//! The hashing threads run at a lower priority ([`HASHING_NICENESS`]) than the HTTP workers: when
+//! both want a core, a token check or a refresh goes first, and bcrypt has every cycle the
+//! workers leave, which under a sign-in flood is nearly all of them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,6 +28,23 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Jobs that may wait for a hashing thread; large enough for ordinary bursts (16 sign-ups at
 /// once must all be served).
 const QUEUE_LEN: usize = 64;
+
+/// How much lower a hashing thread's priority is than the HTTP workers': at nice +10 a busy
+/// worker gets about nine times a hashing thread's share of a core, and preempts it as soon as
+/// it wakes.
+const HASHING_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's priority by [`HASHING_NICENESS`]. On Linux the nice value is a
+/// per-thread attribute, and `PRIO_PROCESS` with no id names the calling thread (`man 7
+/// sched`); a failure only leaves the thread at the workers' priority.
+fn lower_this_threads_priority() {
+    use rustix::process::{getpriority_process, setpriority_process};
+    let lowered = getpriority_process(None)
+        .and_then(|now| setpriority_process(None, (now + HASHING_NICENESS).min(19)));
+    if let Err(e) = lowered {
+        log::warn!("cannot lower the password hashing thread's priority: {e}");
+    }
+}
 
 /// Why hashing or verifying could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +88,7 @@ impl PasswordHasher {
             let spawned = std::thread::Builder::new()
                 .name(format!("bcrypt-{i}"))
                 .spawn(move || {
+                    lower_this_threads_priority();
                     loop {
                         // The lock is held only while waiting for the next job, not while running it.
                         let next = match queue.lock() {
@@ -236,6 +258,53 @@ mod tests {
         assert_eq!(hasher.held_by(client), 0, "every slot was given back");
         let stronger = PasswordHasher::start(5, 16).unwrap();
         assert!(stronger.needs_rehash(&hash));
+    }
+
+    /// The nice value of each of this process's threads named `bcrypt-…`, from `/proc`.
+    fn hashing_threads_niceness() -> Vec<i64> {
+        let mut found = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("bcrypt-") {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue; // the thread has just ended
+            };
+            found.push(niceness(&stat));
+        }
+        found
+    }
+
+    /// The nice value in a `/proc/…/stat` line: field 19, the 17th after the `(comm)` one.
+    fn niceness(stat: &str) -> i64 {
+        let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+        after_comm.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[actix_web::test]
+    async fn hashing_threads_yield_to_the_http_workers() {
+        let hasher = PasswordHasher::start(4, 16).unwrap();
+        let password = Password::parse_new("correct horse battery").unwrap();
+        hasher
+            .hash(IpAddr::from([127, 0, 0, 1]), password)
+            .await
+            .unwrap();
+        // The test's own thread stands for an HTTP worker: it keeps the process's priority.
+        let own = niceness(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+        let lowered = (own + i64::from(HASHING_NICENESS)).min(19);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let niceness = hashing_threads_niceness();
+            if !niceness.is_empty() && niceness.iter().all(|&n| n == lowered) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nice values {niceness:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     #[test]

@@ -257,7 +257,6 @@ impl<'a> SignOut<'a> {
 /// families and the families of the refresh tokens. Bad credentials are simply nothing to
 /// revoke.
 pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), AppError> {
-    let now = now_ms();
     let claims: Vec<AccessClaims> = credentials
         .access_tokens
         .iter()
@@ -268,17 +267,53 @@ pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), 
         .iter()
         .filter_map(|token| OpaqueTokenHash::of_presented(token))
         .collect();
+    revoke(state, &claims, refresh_hashes, AccessTokenSessions::End).await
+}
+
+/// RFC 7009 revocation of one token, whichever kind it is: an access token (a JWT of ours,
+/// expired or not) is denylisted by its `jti` and its session goes on; a refresh token ends its
+/// session. Anything else is nothing to revoke. The kinds cannot be mistaken for each other, so
+/// a `token_type_hint` is not needed.
+pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), AppError> {
+    if let Ok(claims) = state.jwt.verify_ignoring_expiry(token) {
+        return revoke(state, &[claims], Vec::new(), AccessTokenSessions::Keep).await;
+    }
+    let refresh_hashes = OpaqueTokenHash::of_presented(token).into_iter().collect();
+    revoke(state, &[], refresh_hashes, AccessTokenSessions::End).await
+}
+
+/// Whether revoking an access token ends its session (`sid`) too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AccessTokenSessions {
+    End,
+    Keep,
+}
+
+/// Denylists the access tokens' `jti`s and revokes the refresh tokens' families (and, with
+/// [`AccessTokenSessions::End`], the access tokens' sessions): in the database in one
+/// transaction, then in memory.
+async fn revoke(
+    state: &AppState,
+    claims: &[AccessClaims],
+    refresh_hashes: Vec<OpaqueTokenHash>,
+    sessions: AccessTokenSessions,
+) -> Result<(), AppError> {
     if claims.is_empty() && refresh_hashes.is_empty() {
         return Ok(());
     }
+    let now = now_ms();
     let jti_forget_at = |c: &AccessClaims| c.exp.saturating_add(LEEWAY_SECS as i64) * 1000;
     let family_forget_at = now + state.settings.family_memory_ms;
+    let access_families = match sessions {
+        AccessTokenSessions::End => claims.iter().map(|c| c.sid.to_string()).collect(),
+        AccessTokenSessions::Keep => Vec::new(),
+    };
     let mut revocation = Revocation {
         jtis: claims
             .iter()
             .map(|c| (c.jti.to_string(), jti_forget_at(c)))
             .collect(),
-        family_ids: claims.iter().map(|c| c.sid.to_string()).collect(),
+        family_ids: access_families,
         now,
         family_forget_at,
     };
@@ -293,7 +328,7 @@ pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), 
             repo::revoke(conn, &revocation).map(|()| revocation.family_ids)
         })
         .await?;
-    for c in &claims {
+    for c in claims {
         state.denylist.revoke_jti(c.jti, jti_forget_at(c));
     }
     state

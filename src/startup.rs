@@ -2,14 +2,19 @@
 //! and serves its routes, its start page and a request log.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_http::Request;
+use actix_service::IntoServiceFactory;
+use actix_web::body::MessageBody;
 use actix_web::dev::Server;
-use actix_web::middleware::{Condition, Logger};
-use actix_web::{App, HttpServer};
+use actix_web::dev::{AppConfig, Response, Service, ServiceFactory};
+use actix_web::middleware::Logger;
+use actix_web::{App, HttpServer, web};
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{ClientLimits, Config};
 use crate::embed::{Doorward, StartupError};
 use crate::limits::ConnectionCounter;
 
@@ -50,28 +55,34 @@ impl Application {
         // The request log is `info`: below that level the layer is left out altogether, since
         // it formats on every request whatever the level.
         let logs_requests = log::log_enabled!(log::Level::Info);
-        let server = HttpServer::new(move || {
+        let app = move || {
             App::new()
-                .wrap(headers.security_headers())
-                .wrap(Condition::new(logs_requests, request_logger()))
                 .configure(routes.clone())
-                .configure(start_page.clone())
-        })
-        .workers(workers)
-        .client_request_timeout(limits.head_timeout)
-        .client_disconnect_timeout(Duration::from_secs(1))
-        // A client that closes its side has gone (as nginx's 499): its request is dropped, and
-        // with it any password check still queued for it.
-        .h1_allow_half_closed(false)
-        .keep_alive(limits.keep_alive)
-        .on_connect(move |connection, data| connections.on_connect(connection, data))
-        .shutdown_timeout(5)
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
+                // Everything else, the start page and the 404s: doorward's routes set the
+                // security headers themselves, so this layer is not paid twice on them.
+                .service(
+                    web::scope("")
+                        .wrap(headers.security_headers())
+                        .configure(start_page.clone()),
+                )
+        };
+        let listening = Listening {
+            listener,
+            workers,
+            limits,
+            connections,
+        };
+        // Two servers' types rather than actix's `Condition`, which boxes every request's
+        // future even when the layer is off.
+        let served = if logs_requests {
+            serve(move || app().wrap(request_logger()), listening)
+        } else {
+            serve(app, listening)
+        };
+        let server = served.map_err(|source| StartupError::Bind {
             address: bind,
             source,
-        })?
-        .run();
+        })?;
 
         Ok(Self {
             port,
@@ -105,6 +116,47 @@ impl Application {
         drop(doorward);
         outcome
     }
+}
+
+/// What [`serve`] needs besides the app.
+struct Listening {
+    listener: TcpListener,
+    workers: usize,
+    limits: ClientLimits,
+    connections: Arc<ConnectionCounter>,
+}
+
+/// Starts the HTTP server on the bound listener with doorward's connection settings.
+fn serve<F, I, S, B>(app: F, listening: Listening) -> std::io::Result<Server>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    let Listening {
+        listener,
+        workers,
+        limits,
+        connections,
+    } = listening;
+    Ok(HttpServer::new(app)
+        .workers(workers)
+        .client_request_timeout(limits.head_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        // A client that closes its side has gone (as nginx's 499): its request is dropped, and
+        // with it any password check still queued for it.
+        .h1_allow_half_closed(false)
+        .keep_alive(limits.keep_alive)
+        .on_connect(move |connection, data| connections.on_connect(connection, data))
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run())
 }
 
 /// One line per request, without the query string, which might carry something secret.

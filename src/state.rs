@@ -94,8 +94,7 @@ impl AppState {
     /// A token seen before skips the signature and claims check, never the clock or the
     /// revocation check ([`VerifiedTokens`]).
     pub fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, &'static str> {
-        let now = Utc::now().timestamp();
-        let claims = match self.verified.get(token, now) {
+        let claims = match self.remembered_token(token.as_bytes()) {
             Some(claims) => claims,
             None => {
                 let claims = Arc::new(self.jwt.verify(token)?);
@@ -103,6 +102,20 @@ impl AppState {
                 claims
             }
         };
+        self.unless_revoked(claims)
+    }
+
+    /// The claims of a token verified before, by its exact bytes, if its times still hold; the
+    /// revocation check is still to do ([`Self::unless_revoked`]).
+    pub fn remembered_token(&self, token: &[u8]) -> Option<Arc<AccessClaims>> {
+        self.verified.get(token, Utc::now().timestamp())
+    }
+
+    /// `claims`, unless the denylist refuses them.
+    pub fn unless_revoked(
+        &self,
+        claims: Arc<AccessClaims>,
+    ) -> Result<Arc<AccessClaims>, &'static str> {
         match self.denylist.refusal(&claims) {
             Some(reason) => Err(reason),
             None => Ok(claims),

@@ -84,6 +84,8 @@ const SETTING_NAMES: &[&str] = &[
     "DOORWARD_FAILED_SIGN_IN_WINDOW",
     "DOORWARD_HASH_JOBS_PER_IP",
     "DOORWARD_TOKEN_CACHE_SIZE",
+    "DOORWARD_INTROSPECTION_CLIENT_ID",
+    "DOORWARD_INTROSPECTION_CLIENT_SECRET",
 ];
 
 /// Where the data lives: the embedded SQLite file or a PostgreSQL server.
@@ -177,6 +179,39 @@ impl std::fmt::Debug for JwtSecret {
     }
 }
 
+/// The client allowed to call `POST /auth/introspect` (RFC 7662 §2.1), by HTTP Basic.
+#[derive(Debug, Clone)]
+pub struct IntrospectionClient {
+    /// `DOORWARD_INTROSPECTION_CLIENT_ID`.
+    pub id: String,
+    /// `DOORWARD_INTROSPECTION_CLIENT_SECRET`: as long and as random as a `JWT_SECRET`.
+    pub secret: JwtSecret,
+}
+
+impl IntrospectionClient {
+    fn read(var: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        const ID: &str = "DOORWARD_INTROSPECTION_CLIENT_ID";
+        const SECRET: &str = "DOORWARD_INTROSPECTION_CLIENT_SECRET";
+        match (var(ID), var(SECRET)) {
+            (None, None) => Ok(None),
+            (Some(id), Some(secret)) => {
+                if id.contains(':') || id.chars().any(char::is_control) {
+                    return Err(ConfigError::new(
+                        ID,
+                        "must not hold ':' or control characters",
+                    ));
+                }
+                Ok(Some(Self {
+                    id,
+                    secret: JwtSecret::parse(SECRET, secret)?,
+                }))
+            }
+            (Some(_), None) => Err(ConfigError::new(SECRET, format!("required with {ID}"))),
+            (None, Some(_)) => Err(ConfigError::new(ID, format!("required with {SECRET}"))),
+        }
+    }
+}
+
 /// Every setting of contract §1, parsed.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -226,6 +261,8 @@ pub struct Config {
     pub limits: ClientLimits,
     /// How often a client may sign in, register and refresh.
     pub throttling: Throttling,
+    /// Who may introspect tokens; `None`: nobody.
+    pub introspection_client: Option<IntrospectionClient>,
 }
 
 /// The longest lifetime any setting may have: ten years keeps every time sum far from overflow.
@@ -394,6 +431,7 @@ impl Config {
         };
         let limits = ClientLimits::read(&var)?;
         let throttling = Throttling::read(&var)?;
+        let introspection_client = IntrospectionClient::read(&var)?;
 
         Ok(Self {
             database,
@@ -418,6 +456,7 @@ impl Config {
             token_cache_size,
             limits,
             throttling,
+            introspection_client,
         })
     }
 

@@ -56,12 +56,31 @@ impl JsonFields {
     }
 }
 
-fn is_json_content_type(req: &HttpRequest) -> bool {
+/// Whether the request's media type (parameters aside) is `mime`.
+fn has_content_type(req: &HttpRequest, mime: &str) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+        .is_some_and(|sent| sent.trim().eq_ignore_ascii_case(mime))
+}
+
+/// The whole body of a request sent as `mime` ([`read_limited`]); 400 `invalid_request` with
+/// `wrong_type` for any other content type.
+pub(super) fn typed_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    mime: &'static str,
+    wrong_type: &'static str,
+) -> LocalBoxFuture<'static, Result<web::BytesMut, AppError>> {
+    let req = req.clone();
+    let payload = payload.take();
+    Box::pin(async move {
+        if !has_content_type(&req, mime) {
+            return Err(AppError::InvalidRequest(wrong_type));
+        }
+        read_limited(&req, payload).await
+    })
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (by header or by count) and a
@@ -156,17 +175,13 @@ impl FromRequest for JsonFields {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let payload = payload.take();
-        Box::pin(async move {
-            if !is_json_content_type(&req) {
-                return Err(AppError::InvalidRequest(
-                    "the request body must be JSON, sent with Content-Type: application/json",
-                ));
-            }
-            let body = read_limited(&req, payload).await?;
-            parse_object(&body)
-        })
+        let body = typed_body(
+            req,
+            payload,
+            "application/json",
+            "the request body must be JSON, sent with Content-Type: application/json",
+        );
+        Box::pin(async move { parse_object(&body.await?) })
     }
 }
 

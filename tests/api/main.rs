@@ -14,6 +14,7 @@ mod forward_auth;
 mod instances;
 mod logout;
 mod notify;
+mod oauth;
 mod pages;
 mod refresh;
 mod register_login;

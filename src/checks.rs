@@ -1,0 +1,158 @@
+//! [`RequestChecks`]: the layer in front of every route of doorward's. On the way in, the
+//! connection cap and header budget ([`limits::refusal`]), then the CSRF rule (403
+//! `csrf_failed`, [`csrf::is_forbidden`]); on the way out, the security headers.
+//!
+//! Written as a plain actix `Transform` rather than with `from_fn` or `DefaultHeaders`: every
+//! request passes here, and this way it costs no boxed future, no boxed body and one layer
+//! instead of two.
+
+use std::future::{Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{Error, ResponseError};
+use pin_project_lite::pin_project;
+
+use crate::csrf::{self, AllowedOrigins};
+use crate::error::AppError;
+use crate::limits;
+
+/// HSTS for a year, when the public URL is https: a browser that once reached doorward over
+/// TLS never falls back to plain http.
+const HSTS: &str = "max-age=31536000";
+
+/// The checks and headers of doorward's routes, as a layer: `scope.wrap(RequestChecks {…})`.
+#[derive(Clone)]
+pub struct RequestChecks {
+    /// Origins that may send cookie requests (the CSRF rule).
+    pub origins: Arc<AllowedOrigins>,
+    /// `DOORWARD_MAX_HEADER_BYTES`.
+    pub max_header_bytes: usize,
+    /// Whether the public URL is https (HSTS).
+    pub is_https: bool,
+}
+
+impl<S, B> Transform<S, ServiceRequest> for RequestChecks
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = RequestChecksService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequestChecksService {
+            service,
+            checks: Rc::new(self.clone()),
+        }))
+    }
+}
+
+/// [`RequestChecks`] around a service.
+pub struct RequestChecksService<S> {
+    service: S,
+    checks: Rc<RequestChecks>,
+}
+
+impl<S, B> Service<ServiceRequest> for RequestChecksService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = Checked<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let is_https = self.checks.is_https;
+        let refusal = if let Some(refusal) = limits::refusal(self.checks.max_header_bytes, &req) {
+            refusal
+        } else if csrf::is_forbidden(req.request(), &self.checks.origins) {
+            AppError::CsrfFailed.error_response()
+        } else {
+            return Checked::Passed {
+                handler: self.service.call(req),
+                is_https,
+            };
+        };
+        Checked::Refused {
+            response: Some(req.into_response(refusal)),
+            is_https,
+        }
+    }
+}
+
+pin_project! {
+    /// The answer of [`RequestChecksService`]: the handler's, or a refusal made at once; either
+    /// with the security headers added.
+    #[project = CheckedProjection]
+    pub enum Checked<F> {
+        /// The request passed: the handler's future.
+        Passed { #[pin] handler: F, is_https: bool },
+        /// Refused before the handler (taken when polled).
+        Refused { response: Option<ServiceResponse<BoxBody>>, is_https: bool },
+    }
+}
+
+impl<F, B> Future for Checked<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (mut response, is_https) = match self.project() {
+            CheckedProjection::Passed { handler, is_https } => {
+                (ready!(handler.poll(cx))?.map_into_left_body(), *is_https)
+            }
+            CheckedProjection::Refused { response, is_https } => match response.take() {
+                Some(response) => (response.map_into_right_body(), *is_https),
+                None => {
+                    return Poll::Ready(Err(AppError::Internal(
+                        "checked future polled again".into(),
+                    )
+                    .into()));
+                }
+            },
+        };
+        add_security_headers(response.headers_mut(), is_https);
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Headers every answer carries, JSON included: `nosniff`, and [`HSTS`] when the public URL is
+/// https. No handler of doorward's sets either, so they are inserted without a lookup first.
+fn add_security_headers(headers: &mut HeaderMap, is_https: bool) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if is_https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
+}
+
+/// The same headers as a layer, for the routes outside doorward's scope (the binary's start
+/// page and its 404s).
+pub fn security_headers(is_https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    if is_https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, HSTS))
+    } else {
+        headers
+    }
+}

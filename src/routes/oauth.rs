@@ -1,0 +1,329 @@
+//! The OAuth2 endpoints, for clients that speak the standards rather than doorward's JSON:
+//! the token endpoint (RFC 6749 §4.3 password grant, §6 refresh), revocation (RFC 7009),
+//! introspection (RFC 7662) and the authorization server metadata (RFC 8414).
+//!
+//! Each is a front for a flow doorward already has: the password grant is `/auth/login`
+//! (same throttling, same timing, same bcrypt pool), the refresh grant is `/auth/refresh`
+//! (same rotation and reuse detection), revocation is sign-out of one token, introspection is
+//! the extractor's in-memory check. Only the wire format differs: form bodies in
+//! ([`OAuthForm`]), RFC 6749 §5 answers out.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
+use serde::Serialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use url::Url;
+
+use crate::accounts;
+use crate::config::IntrospectionClient;
+use crate::error::AppError;
+use crate::extractors::client_ip::ClientIp;
+use crate::extractors::form::OAuthForm;
+use crate::sessions::{self, IssuedSession};
+use crate::state::AppState;
+
+/// What the OAuth2 endpoints need besides the state, fixed at start.
+#[derive(Debug, Clone)]
+pub struct OAuth {
+    /// Where doorward is reached, base path included (`https://example.com/id`): the metadata's
+    /// `issuer` and the base of every endpoint it lists.
+    pub issuer_url: Url,
+    /// The client that may introspect; `None`: nobody may.
+    pub introspection_client: Option<IntrospectionClient>,
+}
+
+/// Registers the endpoints, with their settings attached.
+pub fn configure(settings: OAuth) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    let settings = web::Data::new(settings);
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(settings.clone())
+            .route("/auth/token", web::post().to(token))
+            .route("/auth/revoke", web::post().to(revoke))
+            .route("/auth/introspect", web::post().to(introspect))
+            .route(
+                "/.well-known/oauth-authorization-server",
+                web::get().to(metadata),
+            )
+            .route("/.well-known/jwks.json", web::get().to(jwks));
+    }
+}
+
+/// An RFC 6749 §5.2 error: 400 (or 401 for `invalid_client`) with `{error, error_description}`.
+struct OAuthError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    fn bad_request(code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            description: description.into(),
+        }
+    }
+
+    fn response(&self) -> HttpResponse {
+        let mut builder = no_store(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            builder.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="doorward""#));
+        }
+        builder.json(json!({"error": self.code, "error_description": self.description}))
+    }
+}
+
+/// doorward's failures in RFC 6749's words where it has them: bad credentials and bad refresh
+/// tokens are `invalid_grant`, a malformed request `invalid_request`. The rest (413, 429, 503…)
+/// keep their status and `error` code, as RFC 6749 has none for them.
+fn oauth_failure(error: AppError) -> HttpResponse {
+    let oauth = match &error {
+        AppError::InvalidCredentials | AppError::InvalidGrant => {
+            OAuthError::bad_request("invalid_grant", error.to_string())
+        }
+        AppError::InvalidRequest(description) => {
+            OAuthError::bad_request("invalid_request", *description)
+        }
+        AppError::Validation(fields) => OAuthError::bad_request(
+            "invalid_request",
+            format!(
+                "{error}: {}",
+                serde_json::to_string(fields).unwrap_or_default()
+            ),
+        ),
+        _ => {
+            let mut response = error.error_response();
+            response
+                .headers_mut()
+                .insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+            return response;
+        }
+    };
+    oauth.response()
+}
+
+/// RFC 6749 §5.1: tokens must not be cached, by HTTP/1.1 caches or HTTP/1.0 ones.
+fn no_store(status: StatusCode) -> HttpResponseBuilder {
+    let mut builder = super::respond::no_store(status);
+    builder.insert_header((header::PRAGMA, "no-cache"));
+    builder
+}
+
+/// RFC 6749 §5.1's answer.
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    refresh_token: &'a str,
+    refresh_expires_in: i64,
+}
+
+/// `POST /auth/token`: the password and refresh-token grants. `scope` is accepted and ignored
+/// (doorward's tokens carry a role, not scopes), as is `client_id`: clients are public.
+async fn token(
+    state: web::Data<AppState>,
+    client: ClientIp,
+    form: Result<OAuthForm, AppError>,
+) -> HttpResponse {
+    let form = match form {
+        Ok(form) => form,
+        Err(error) => return oauth_failure(error),
+    };
+    match grant(&state, client, &form).await {
+        Ok(session) => no_store(StatusCode::OK).json(TokenResponse {
+            access_token: &session.access.token,
+            token_type: "Bearer",
+            expires_in: session.access.expires_in,
+            refresh_token: session.refresh.expose(),
+            refresh_expires_in: session.refresh_expires_in,
+        }),
+        Err(Failure::OAuth(error)) => error.response(),
+        Err(Failure::App(error)) => oauth_failure(error),
+    }
+}
+
+enum Failure {
+    OAuth(OAuthError),
+    App(AppError),
+}
+
+impl From<AppError> for Failure {
+    fn from(error: AppError) -> Self {
+        Self::App(error)
+    }
+}
+
+fn required<'a>(form: &'a OAuthForm, name: &str) -> Result<&'a str, Failure> {
+    form.get(name).ok_or_else(|| {
+        Failure::OAuth(OAuthError::bad_request(
+            "invalid_request",
+            format!("{name} is required"),
+        ))
+    })
+}
+
+async fn grant(
+    state: &AppState,
+    client: ClientIp,
+    form: &OAuthForm,
+) -> Result<IssuedSession, Failure> {
+    // FastAPI's `OAuth2PasswordRequestForm` clients send no grant_type at all.
+    let implied_password = form.get("username").is_some() && form.get("password").is_some();
+    match form.get("grant_type") {
+        Some("password") => {}
+        None if implied_password => {}
+        Some("refresh_token") => {
+            let token = required(form, "refresh_token")?;
+            return Ok(sessions::refresh(state, client, token).await?);
+        }
+        None => {
+            return Err(Failure::OAuth(OAuthError::bad_request(
+                "invalid_request",
+                "grant_type is required",
+            )));
+        }
+        Some(other) => {
+            return Err(Failure::OAuth(OAuthError::bad_request(
+                "unsupported_grant_type",
+                format!("grant_type {other:?} is not supported: use password or refresh_token"),
+            )));
+        }
+    }
+    let (email, password) = (required(form, "username")?, required(form, "password")?);
+    Ok(accounts::sign_in(state, client, email, password).await?)
+}
+
+/// `POST /auth/revoke` (RFC 7009): `token`, and a `token_type_hint` that is not needed. 200
+/// whatever the token was (§2.2): revoking an unknown or already revoked token is a success.
+async fn revoke(state: web::Data<AppState>, form: Result<OAuthForm, AppError>) -> HttpResponse {
+    let form = match form {
+        Ok(form) => form,
+        Err(error) => return oauth_failure(error),
+    };
+    let Some(token) = form.get("token") else {
+        return OAuthError::bad_request("invalid_request", "token is required").response();
+    };
+    match sessions::revoke_token(&state, token).await {
+        Ok(()) => no_store(StatusCode::OK).finish(),
+        Err(error) => oauth_failure(error),
+    }
+}
+
+/// RFC 7662 §2.2's answer for a live access token; `{"active": false}` is the rest.
+#[derive(Serialize)]
+struct Introspection<'a> {
+    active: bool,
+    sub: &'a str,
+    username: &'a str,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: String,
+    sid: String,
+    iss: &'a str,
+    aud: &'a crate::tokens::jwt::Audience,
+    token_type: &'static str,
+    role: crate::domain::Role,
+}
+
+/// `POST /auth/introspect` (RFC 7662): for the client of `DOORWARD_INTROSPECTION_CLIENT_ID`,
+/// by HTTP Basic. The answer comes from memory, revocation included, as `/auth/verify`'s does.
+async fn introspect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    settings: web::Data<OAuth>,
+    form: Result<OAuthForm, AppError>,
+) -> HttpResponse {
+    if !is_introspection_client(&req, settings.introspection_client.as_ref()) {
+        return OAuthError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "invalid_client",
+            description: "introspection needs the client credentials, by HTTP Basic".into(),
+        }
+        .response();
+    }
+    let form = match form {
+        Ok(form) => form,
+        Err(error) => return oauth_failure(error),
+    };
+    let Some(token) = form.get("token") else {
+        return OAuthError::bad_request("invalid_request", "token is required").response();
+    };
+    let Ok(claims) = state.verify_access_token(token) else {
+        return no_store(StatusCode::OK).json(json!({"active": false}));
+    };
+    no_store(StatusCode::OK).json(Introspection {
+        active: true,
+        sub: &claims.sub,
+        username: &claims.email,
+        exp: claims.exp,
+        iat: claims.iat,
+        nbf: claims.nbf,
+        jti: claims.jti.to_string(),
+        sid: claims.sid.to_string(),
+        iss: &claims.iss,
+        aud: &claims.aud,
+        token_type: "Bearer",
+        role: claims.role,
+    })
+}
+
+/// Whether the request carries the introspection client's id and secret by HTTP Basic (RFC
+/// 7617; RFC 6749 §2.3.1 form-encodes both before). The secret is compared in constant time.
+fn is_introspection_client(req: &HttpRequest, client: Option<&IntrospectionClient>) -> bool {
+    use actix_web_httpauth::headers::authorization::{Authorization, Basic};
+    let Some(client) = client else {
+        return false;
+    };
+    let Ok(basic) = <Authorization<Basic> as header::Header>::parse(req) else {
+        return false;
+    };
+    let basic = basic.into_scheme();
+    let decoded = |raw: &str| {
+        percent_encoding::percent_decode_str(&raw.replace('+', " "))
+            .decode_utf8()
+            .map(|text| text.into_owned())
+            .ok()
+    };
+    let (Some(id), Some(secret)) = (decoded(basic.user_id()), basic.password().and_then(decoded))
+    else {
+        return false;
+    };
+    let id_matches = id.as_bytes().ct_eq(client.id.as_bytes());
+    let secret_matches = secret.as_bytes().ct_eq(client.secret.expose());
+    bool::from(id_matches & secret_matches)
+}
+
+/// `GET /.well-known/jwks.json` (RFC 7517): the public keys tokens are signed with. An HS256
+/// key is secret, so with `JWT_ALG=HS256` the set is empty.
+async fn jwks() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(json!({"keys": []}))
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+async fn metadata(settings: web::Data<OAuth>) -> HttpResponse {
+    let at = |path: &str| {
+        format!(
+            "{}{path}",
+            settings.issuer_url.as_str().trim_end_matches('/')
+        )
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(json!({
+            "issuer": settings.issuer_url.as_str().trim_end_matches('/'),
+            "token_endpoint": at("/auth/token"),
+            "revocation_endpoint": at("/auth/revoke"),
+            "introspection_endpoint": at("/auth/introspect"),
+            "jwks_uri": at("/.well-known/jwks.json"),
+            "grant_types_supported": ["password", "refresh_token"],
+            "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        }))
+}
