@@ -17,7 +17,7 @@ use actix_web::web;
 use url::Url;
 
 use crate::checks::{self, RequestChecks};
-use crate::config::{Config, ConfigError, DatabaseTarget};
+use crate::config::{Config, ConfigError, DatabaseTarget, Signing};
 use crate::csrf::AllowedOrigins;
 use crate::db::{Db, SetupError};
 use crate::denylist::Denylist;
@@ -29,6 +29,7 @@ use crate::routes::{self, forward_auth::ForwardAuth, oauth::OAuth, pages};
 use crate::state::{AppState, SessionSettings};
 use crate::throttle::Throttle;
 use crate::tokens::jwt::JwtKeys;
+use crate::tokens::keys::KeySet;
 use crate::tokens::verified::VerifiedTokens;
 use crate::users::UserCache;
 
@@ -126,6 +127,31 @@ impl Doorward {
         .await
         .map_err(|e| StartupError::Other(e.to_string()))??;
 
+        let jwt = match &config.signing {
+            Signing::Hs256 => {
+                JwtKeys::new(&secret, &config.issuer, &config.audience, config.access_ttl)
+            }
+            Signing::Asymmetric {
+                alg,
+                private_key,
+                public_keys,
+            } => {
+                let keys = KeySet::load(*alg, private_key, public_keys)
+                    .map_err(|e| StartupError::Other(e.to_string()))?;
+                log::info!(
+                    "signing with {alg:?} key {}; {} key(s) published",
+                    keys.signing_kid,
+                    keys.jwks.keys.len()
+                );
+                JwtKeys::asymmetric(
+                    *alg,
+                    keys,
+                    &config.issuer,
+                    &config.audience,
+                    config.access_ttl,
+                )
+            }
+        };
         revocation_sync::check_clock(&db).await;
         let (revocations, loaded_to) = revocation_sync::read_after(&db, LogPosition::default())
             .await
@@ -133,7 +159,7 @@ impl Doorward {
         let state = web::Data::new(AppState {
             db,
             hasher,
-            jwt: JwtKeys::new(&secret, &config.issuer, &config.audience, config.access_ttl),
+            jwt,
             verified: VerifiedTokens::new(config.token_cache_size),
             denylist: Denylist::new(),
             users: UserCache::default(),

@@ -62,6 +62,20 @@ if [ -z "${CHROMEDRIVER_URL:-}" ]; then
   echo "tests/run.sh: chromedriver on $CHROMEDRIVER_URL (log: $cd_log)"
 fi
 
+# PyJWT, the outside verifier of tests/api/signing_keys.rs, in a venv of its own; the openssl
+# command line makes that test's keys.
+pyjwt_venv=target/pyjwt-venv
+if ! "$pyjwt_venv/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; then
+  echo "tests/run.sh: making $pyjwt_venv (PyJWT with cryptography)"
+  python3 -m venv "$pyjwt_venv"
+  "$pyjwt_venv/bin/pip" install -q 'pyjwt[crypto]==2.10.1'
+fi
+export DOORWARD_PYJWT_PYTHON="$PWD/$pyjwt_venv/bin/python"
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "tests/run.sh: installing openssl"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+
 # Benches are measured by `cargo bench`, not here (clippy --all-targets still checks them).
 cargo test --lib --bins --tests -- "$@"
 # The crate's documentation: its examples run, and it builds without a warning.

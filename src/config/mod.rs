@@ -84,6 +84,9 @@ const SETTING_NAMES: &[&str] = &[
     "DOORWARD_FAILED_SIGN_IN_WINDOW",
     "DOORWARD_HASH_JOBS_PER_IP",
     "DOORWARD_TOKEN_CACHE_SIZE",
+    "JWT_ALG",
+    "JWT_PRIVATE_KEY_FILE",
+    "JWT_PUBLIC_KEY_FILES",
     "DOORWARD_INTROSPECTION_CLIENT_ID",
     "DOORWARD_INTROSPECTION_CLIENT_SECRET",
 ];
@@ -179,6 +182,66 @@ impl std::fmt::Debug for JwtSecret {
     }
 }
 
+/// How access tokens are signed: `JWT_ALG`, and the key files of the asymmetric algorithms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signing {
+    /// HS256 with `JWT_SECRET` (the default).
+    Hs256,
+    /// EdDSA (Ed25519), RS256 or ES256 with `JWT_PRIVATE_KEY_FILE`, publishing and accepting
+    /// `JWT_PUBLIC_KEY_FILES` too.
+    Asymmetric {
+        /// The algorithm.
+        alg: jsonwebtoken::Algorithm,
+        /// The signing key's PEM file.
+        private_key: PathBuf,
+        /// Other keys to publish and accept (the next one, the previous one).
+        public_keys: Vec<PathBuf>,
+    },
+}
+
+impl Signing {
+    fn read(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let alg = match var("JWT_ALG").as_deref().map(str::trim) {
+            None | Some("HS256") => None,
+            Some("EdDSA") => Some(jsonwebtoken::Algorithm::EdDSA),
+            Some("RS256") => Some(jsonwebtoken::Algorithm::RS256),
+            Some("ES256") => Some(jsonwebtoken::Algorithm::ES256),
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "JWT_ALG",
+                    format!("expected HS256, EdDSA, RS256 or ES256, got '{other}'"),
+                ));
+            }
+        };
+        let private_key = var("JWT_PRIVATE_KEY_FILE").map(PathBuf::from);
+        let public_keys: Vec<PathBuf> = var("JWT_PUBLIC_KEY_FILES")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        match (alg, private_key) {
+            (None, None) if public_keys.is_empty() => Ok(Self::Hs256),
+            (None, _) => Err(ConfigError::new(
+                "JWT_ALG",
+                "key files need JWT_ALG=EdDSA, RS256 or ES256 (HS256 signs with JWT_SECRET)",
+            )),
+            (Some(_), None) => Err(ConfigError::new(
+                "JWT_PRIVATE_KEY_FILE",
+                "required with an asymmetric JWT_ALG",
+            )),
+            (Some(alg), Some(private_key)) => Ok(Self::Asymmetric {
+                alg,
+                private_key,
+                public_keys,
+            }),
+        }
+    }
+}
+
 /// The client allowed to call `POST /auth/introspect` (RFC 7662 §2.1), by HTTP Basic.
 #[derive(Debug, Clone)]
 pub struct IntrospectionClient {
@@ -263,6 +326,8 @@ pub struct Config {
     pub throttling: Throttling,
     /// Who may introspect tokens; `None`: nobody.
     pub introspection_client: Option<IntrospectionClient>,
+    /// `JWT_ALG` and its keys.
+    pub signing: Signing,
 }
 
 /// The longest lifetime any setting may have: ten years keeps every time sum far from overflow.
@@ -432,6 +497,7 @@ impl Config {
         let limits = ClientLimits::read(&var)?;
         let throttling = Throttling::read(&var)?;
         let introspection_client = IntrospectionClient::read(&var)?;
+        let signing = Signing::read(&var)?;
 
         Ok(Self {
             database,
@@ -457,6 +523,7 @@ impl Config {
             limits,
             throttling,
             introspection_client,
+            signing,
         })
     }
 

@@ -33,17 +33,22 @@ pub struct OAuth {
     pub introspection_client: Option<IntrospectionClient>,
 }
 
-/// Registers the endpoints, with their settings attached.
+/// Registers the endpoints, with their settings attached to the routes that read them (data on
+/// the scope itself would be pushed for every request to doorward, the hot ones included).
 pub fn configure(settings: OAuth) -> impl Fn(&mut web::ServiceConfig) + Clone {
     let settings = web::Data::new(settings);
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(settings.clone())
-            .route("/auth/token", web::post().to(token))
+        cfg.route("/auth/token", web::post().to(token))
             .route("/auth/revoke", web::post().to(revoke))
-            .route("/auth/introspect", web::post().to(introspect))
-            .route(
-                "/.well-known/oauth-authorization-server",
-                web::get().to(metadata),
+            .service(
+                web::resource("/auth/introspect")
+                    .app_data(settings.clone())
+                    .route(web::post().to(introspect)),
+            )
+            .service(
+                web::resource("/.well-known/oauth-authorization-server")
+                    .app_data(settings.clone())
+                    .route(web::get().to(metadata)),
             )
             .route("/.well-known/jwks.json", web::get().to(jwks));
     }
@@ -296,16 +301,21 @@ fn is_introspection_client(req: &HttpRequest, client: Option<&IntrospectionClien
     bool::from(id_matches & secret_matches)
 }
 
-/// `GET /.well-known/jwks.json` (RFC 7517): the public keys tokens are signed with. An HS256
-/// key is secret, so with `JWT_ALG=HS256` the set is empty.
-async fn jwks() -> HttpResponse {
+/// `GET /.well-known/jwks.json` (RFC 7517): the public keys tokens are signed with, the next
+/// and the previous key included. An HS256 key is secret, so with `JWT_ALG=HS256` the set is
+/// empty.
+async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(json!({"keys": []}))
+        .insert_header((header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
+        .json(state.jwt.jwks())
 }
 
+/// How long clients may keep the key set and the metadata: a new key is published at least
+/// this long before it signs (README, "Rotating keys").
+pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
+
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
-async fn metadata(settings: web::Data<OAuth>) -> HttpResponse {
+async fn metadata(state: web::Data<AppState>, settings: web::Data<OAuth>) -> HttpResponse {
     let at = |path: &str| {
         format!(
             "{}{path}",
@@ -313,7 +323,7 @@ async fn metadata(settings: web::Data<OAuth>) -> HttpResponse {
         )
     };
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
         .json(json!({
             "issuer": settings.issuer_url.as_str().trim_end_matches('/'),
             "token_endpoint": at("/auth/token"),
@@ -325,5 +335,7 @@ async fn metadata(settings: web::Data<OAuth>) -> HttpResponse {
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+            // Not an RFC 8414 name (it has none for access tokens): the one `alg` they carry.
+            "access_token_signing_alg_values_supported": [state.jwt.algorithm()],
         }))
 }

@@ -1,9 +1,14 @@
-//! Access tokens: HS256 JWTs with the claims of contract §2, issued and verified here only.
+//! Access tokens: JWTs with the claims of contract §2, issued and verified here only; HS256 with
+//! `JWT_SECRET`, or EdDSA, RS256 or ES256 with the key files of [`super::keys`].
 //!
 //! The `Validation` is built once at start. jsonwebtoken's own defaults are too lax for us (60 s
 //! leeway, `nbf` unchecked, `iss`/`aud` checked only when present, `crit` never enforced), so
 //! every one of those is set explicitly, and the header is checked strictly before the
-//! signature: `alg` and `typ` only. Revocation is not checked here but in [`crate::denylist`].
+//! signature: `alg` (the configured one only), `typ`, and for asymmetric keys a `kid` naming a
+//! known key; anything else (`jku`, `jwk`, `x5u`, `x5c`, `crit`…) is refused. Revocation is not
+//! checked here but in [`crate::denylist`].
+
+use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,6 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, erro
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::keys::KeySet;
 use crate::config::JwtSecret;
 use crate::domain::Role;
 
@@ -63,6 +69,8 @@ struct StrictHeader<'a> {
     alg: &'a str,
     #[serde(borrow, default)]
     typ: Option<&'a str>,
+    #[serde(borrow, default)]
+    kid: Option<&'a str>,
 }
 
 /// Who a new access token is for.
@@ -97,20 +105,68 @@ impl std::fmt::Debug for IssuedAccessToken {
 /// Signing and verification keys, with the validation rules built once.
 pub struct JwtKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    verifying: Verifying,
     strict: Validation,
     /// For sign-out only: the signature, issuer and audience must hold, the times need not.
     signature_only: Validation,
     header: Header,
+    /// The one `alg` a token may name.
+    alg: &'static str,
+    /// `/.well-known/jwks.json`: empty for HS256, whose key is secret.
+    jwks: jsonwebtoken::jwk::JwkSet,
     issuer: String,
     audience: String,
     ttl_secs: i64,
 }
 
+/// The keys tokens are checked with.
+enum Verifying {
+    /// HS256: the one secret; a token naming a `kid` is refused.
+    Secret(DecodingKey),
+    /// Asymmetric: the key the token's `kid` names, which it must.
+    ByKid(HashMap<String, DecodingKey>),
+}
+
 impl JwtKeys {
-    /// Builds the keys and both validations.
+    /// HS256 keys and both validations.
     pub fn new(secret: &JwtSecret, issuer: &str, audience: &str, ttl: std::time::Duration) -> Self {
-        let mut strict = Validation::new(Algorithm::HS256);
+        Self::build(
+            Algorithm::HS256,
+            EncodingKey::from_secret(secret.expose()),
+            Verifying::Secret(DecodingKey::from_secret(secret.expose())),
+            None,
+            jsonwebtoken::jwk::JwkSet { keys: Vec::new() },
+            (issuer, audience, ttl),
+        )
+    }
+
+    /// Keys of an asymmetric `alg` (EdDSA, RS256, ES256) from [`KeySet::load`].
+    pub fn asymmetric(
+        alg: Algorithm,
+        keys: KeySet,
+        issuer: &str,
+        audience: &str,
+        ttl: std::time::Duration,
+    ) -> Self {
+        Self::build(
+            alg,
+            keys.signing,
+            Verifying::ByKid(keys.verifying),
+            Some(keys.signing_kid),
+            keys.jwks,
+            (issuer, audience, ttl),
+        )
+    }
+
+    fn build(
+        alg: Algorithm,
+        encoding: EncodingKey,
+        verifying: Verifying,
+        kid: Option<String>,
+        jwks: jsonwebtoken::jwk::JwkSet,
+        (issuer, audience, ttl): (&str, &str, std::time::Duration),
+    ) -> Self {
+        let mut strict = Validation::new(alg);
         strict.leeway = LEEWAY_SECS;
         strict.validate_exp = true;
         strict.validate_nbf = true;
@@ -120,16 +176,30 @@ impl JwtKeys {
         let mut signature_only = strict.clone();
         signature_only.validate_exp = false;
         signature_only.validate_nbf = false;
+        let mut header = Header::new(alg);
+        header.kid = kid;
         Self {
-            encoding: EncodingKey::from_secret(secret.expose()),
-            decoding: DecodingKey::from_secret(secret.expose()),
+            encoding,
+            verifying,
             strict,
             signature_only,
-            header: Header::new(Algorithm::HS256),
+            header,
+            alg: algorithm_name(alg),
+            jwks,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_secs: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
         }
+    }
+
+    /// The public keys, for `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> &jsonwebtoken::jwk::JwkSet {
+        &self.jwks
+    }
+
+    /// The `alg` tokens are signed with, as the header names it.
+    pub fn algorithm(&self) -> &'static str {
+        self.alg
     }
 
     /// Signs a new access token; `iat` is never before the subject's cut-off (contract §2).
@@ -172,8 +242,16 @@ impl JwtKeys {
         if token.len() > MAX_TOKEN_BYTES {
             return Err("the token is too large");
         }
-        check_header(token)?;
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, validation)
+        let kid = check_header(token, self.alg)?;
+        let key = match (&self.verifying, kid) {
+            (Verifying::Secret(key), None) => key,
+            (Verifying::Secret(_), Some(_)) => return Err(UNSUPPORTED_FIELDS),
+            (Verifying::ByKid(keys), Some(kid)) => {
+                keys.get(&kid).ok_or("the token's key (kid) is not known")?
+            }
+            (Verifying::ByKid(_), None) => return Err("the token names no key (kid)"),
+        };
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, validation)
             .map(|data| data.claims)
             .map_err(|e| describe(e.kind()))?;
         self.check_lifetime(&claims, chrono::Utc::now().timestamp())?;
@@ -198,8 +276,21 @@ impl JwtKeys {
     }
 }
 
-/// Refuses any header but `{"alg":"HS256","typ":"JWT"}` before the signature is checked.
-fn check_header(token: &str) -> Result<(), &'static str> {
+const UNSUPPORTED_FIELDS: &str = "the token header has unsupported fields";
+
+/// The header's name of `alg`.
+fn algorithm_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::RS256 => "RS256",
+        Algorithm::ES256 => "ES256",
+        _ => "HS256",
+    }
+}
+
+/// Refuses any header but `{"alg":<alg>,"typ":"JWT"}` and an optional `kid` before the
+/// signature is checked; returns the `kid`.
+fn check_header(token: &str, alg: &str) -> Result<Option<String>, &'static str> {
     const MALFORMED: &str = "the token is malformed";
     let mut segments = token.split('.');
     let (Some(header), Some(_), Some(_), None) = (
@@ -214,15 +305,16 @@ fn check_header(token: &str) -> Result<(), &'static str> {
     let len = URL_SAFE_NO_PAD
         .decode_slice(header, &mut buf)
         .map_err(|_| "the token header is malformed or too large")?;
-    let header: StrictHeader<'_> = serde_json::from_slice(&buf[..len])
-        .map_err(|_| "the token header has unsupported fields")?;
-    if header.alg != "HS256" {
+    let parsed: StrictHeader<'_> =
+        serde_json::from_slice(&buf[..len]).map_err(|_| UNSUPPORTED_FIELDS)?;
+    if parsed.alg != alg {
         return Err("the token algorithm is not accepted");
     }
-    if header.typ != Some("JWT") {
+    if parsed.typ != Some("JWT") {
         return Err("the token type is not JWT");
     }
-    Ok(())
+    // Copied out of the decoded header (this runs only when the verified-token cache misses).
+    Ok(parsed.kid.map(str::to_owned))
 }
 
 fn describe(kind: &ErrorKind) -> &'static str {

@@ -18,6 +18,7 @@ mod oauth;
 mod pages;
 mod refresh;
 mod register_login;
+mod signing_keys;
 mod slow_clients;
 mod storage_faults;
 mod throttling;
