@@ -39,7 +39,7 @@ fn main() {
         println!("hot_path: measured only by `cargo bench --bench hot_path`");
         return;
     }
-    let secret = JwtSecret::parse("JWT_SECRET", "b".repeat(48)).expect("secret");
+    let secret = JwtSecret::parse("JWT_SECRET", "0123456789abcdef".repeat(3)).expect("secret");
     let keys = JwtKeys::new(&secret, "doorward", "doorward", Duration::from_secs(900));
     let now = chrono::Utc::now().timestamp();
     let token = keys

@@ -111,6 +111,7 @@ pub mod internals {
     pub use crate::db::{Db, repo, schema};
     pub use crate::denylist::Denylist;
     pub use crate::tokens::jwt::{JwtKeys, Subject};
+    pub use crate::tokens::keys::KeySet;
     pub use crate::tokens::verified::VerifiedTokens;
 }
 
