@@ -27,6 +27,11 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// The fields that have a problem, in order.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.keys().copied()
+    }
+
     /// The problems of one field, for re-rendering forms.
     pub fn get(&self, field: &str) -> &[String] {
         self.0.get(field).map_or(&[], Vec::as_slice)

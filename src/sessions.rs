@@ -298,18 +298,24 @@ async fn revoke(
     refresh_hashes: Vec<OpaqueTokenHash>,
     sessions: AccessTokenSessions,
 ) -> Result<(), AppError> {
-    if claims.is_empty() && refresh_hashes.is_empty() {
-        return Ok(());
-    }
     let now = now_ms();
     let jti_forget_at = |c: &AccessClaims| c.exp.saturating_add(LEEWAY_SECS as i64) * 1000;
-    let family_forget_at = now + state.settings.family_memory_ms;
-    let access_families = match sessions {
+    // A token that can never be accepted again, expired past the leeway or already refused,
+    // needs no row: revoking one token over and over writes it once.
+    let live: Vec<&AccessClaims> = claims
+        .iter()
+        .filter(|c| jti_forget_at(c) > now && state.denylist.refusal(c).is_none())
+        .collect();
+    let access_families: Vec<String> = match sessions {
         AccessTokenSessions::End => claims.iter().map(|c| c.sid.to_string()).collect(),
         AccessTokenSessions::Keep => Vec::new(),
     };
+    if live.is_empty() && access_families.is_empty() && refresh_hashes.is_empty() {
+        return Ok(());
+    }
+    let family_forget_at = now + state.settings.family_memory_ms;
     let mut revocation = Revocation {
-        jtis: claims
+        jtis: live
             .iter()
             .map(|c| (c.jti.to_string(), jti_forget_at(c)))
             .collect(),
@@ -328,7 +334,7 @@ async fn revoke(
             repo::revoke(conn, &revocation).map(|()| revocation.family_ids)
         })
         .await?;
-    for c in claims {
+    for c in live {
         state.denylist.revoke_jti(c.jti, jti_forget_at(c));
     }
     state

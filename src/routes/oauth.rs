@@ -17,6 +17,7 @@ use url::Url;
 
 use crate::accounts;
 use crate::config::IntrospectionClient;
+use crate::csrf::{self, AllowedOrigins};
 use crate::error::AppError;
 use crate::extractors::client_ip::ClientIp;
 use crate::extractors::form::OAuthForm;
@@ -92,10 +93,7 @@ fn oauth_failure(error: AppError) -> HttpResponse {
         }
         AppError::Validation(fields) => OAuthError::bad_request(
             "invalid_request",
-            format!(
-                "{error}: {}",
-                serde_json::to_string(fields).unwrap_or_default()
-            ),
+            format!("{error}: {}", fields.names().collect::<Vec<_>>().join(", ")),
         ),
         _ => {
             let mut response = error.error_response();
@@ -106,6 +104,15 @@ fn oauth_failure(error: AppError) -> HttpResponse {
         }
     };
     oauth.response()
+}
+
+/// 403 `csrf_failed` for a form posted by a page of another site, cookies or not: a form post
+/// needs no CORS preflight, so any page could otherwise make its visitors' browsers guess
+/// passwords (spreading them over many addresses) or lock accounts through the throttles.
+/// Native and server clients send neither `Origin` nor `Sec-Fetch-Site` and pass.
+fn from_another_site(req: &HttpRequest) -> Option<HttpResponse> {
+    let origins = req.app_data::<web::Data<AllowedOrigins>>()?;
+    csrf::is_cross_site(req, origins).then(|| oauth_failure(AppError::CsrfFailed))
 }
 
 /// RFC 6749 §5.1: tokens must not be cached, by HTTP/1.1 caches or HTTP/1.0 ones.
@@ -128,10 +135,14 @@ struct TokenResponse<'a> {
 /// `POST /auth/token`: the password and refresh-token grants. `scope` is accepted and ignored
 /// (doorward's tokens carry a role, not scopes), as is `client_id`: clients are public.
 async fn token(
+    req: HttpRequest,
     state: web::Data<AppState>,
     client: ClientIp,
     form: Result<OAuthForm, AppError>,
 ) -> HttpResponse {
+    if let Some(refusal) = from_another_site(&req) {
+        return refusal;
+    }
     let form = match form {
         Ok(form) => form,
         Err(error) => return oauth_failure(error),
@@ -189,10 +200,11 @@ async fn grant(
                 "grant_type is required",
             )));
         }
-        Some(other) => {
+        // The value is not echoed: RFC 6749 §5.2 allows only printable ASCII but `"` and `\`.
+        Some(_) => {
             return Err(Failure::OAuth(OAuthError::bad_request(
                 "unsupported_grant_type",
-                format!("grant_type {other:?} is not supported: use password or refresh_token"),
+                "the grant_type is not supported: use password or refresh_token",
             )));
         }
     }
@@ -202,7 +214,14 @@ async fn grant(
 
 /// `POST /auth/revoke` (RFC 7009): `token`, and a `token_type_hint` that is not needed. 200
 /// whatever the token was (§2.2): revoking an unknown or already revoked token is a success.
-async fn revoke(state: web::Data<AppState>, form: Result<OAuthForm, AppError>) -> HttpResponse {
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Result<OAuthForm, AppError>,
+) -> HttpResponse {
+    if let Some(refusal) = from_another_site(&req) {
+        return refusal;
+    }
     let form = match form {
         Ok(form) => form,
         Err(error) => return oauth_failure(error),
@@ -286,19 +305,23 @@ fn is_introspection_client(req: &HttpRequest, client: Option<&IntrospectionClien
         return false;
     };
     let basic = basic.into_scheme();
+    let Some(password) = basic.password() else {
+        return false;
+    };
+    // RFC 6749 §2.3.1 form-encodes both before Basic; many clients (curl -u, Go's
+    // SetBasicAuth, gateways) send them raw. Either passes; both are compared in constant time.
     let decoded = |raw: &str| {
         percent_encoding::percent_decode_str(&raw.replace('+', " "))
             .decode_utf8()
             .map(|text| text.into_owned())
-            .ok()
+            .unwrap_or_default()
     };
-    let (Some(id), Some(secret)) = (decoded(basic.user_id()), basic.password().and_then(decoded))
-    else {
-        return false;
+    let matches = |id: &str, secret: &str| {
+        id.as_bytes().ct_eq(client.id.as_bytes()) & secret.as_bytes().ct_eq(client.secret.expose())
     };
-    let id_matches = id.as_bytes().ct_eq(client.id.as_bytes());
-    let secret_matches = secret.as_bytes().ct_eq(client.secret.expose());
-    bool::from(id_matches & secret_matches)
+    let raw = matches(basic.user_id(), password);
+    let encoded = matches(&decoded(basic.user_id()), &decoded(password));
+    bool::from(raw | encoded)
 }
 
 /// `GET /.well-known/jwks.json` (RFC 7517): the public keys tokens are signed with, the next

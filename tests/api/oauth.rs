@@ -12,10 +12,14 @@ use reqwest::Response;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app, spawn_app_with, str_of};
+use crate::helpers::{
+    Backend, TestApp, TestUser, assert_error, claims_of, spawn_app, spawn_app_with, str_of,
+};
 
 const GATEWAY_ID: &str = "gateway";
-const GATEWAY_SECRET: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0-gateway";
+/// With `+`, `/` and `=`: oauth2-rs form-encodes the secret before Basic (RFC 6749 §2.3.1),
+/// reqwest's `basic_auth` sends it raw; both must pass.
+const GATEWAY_SECRET: &str = "9f8e7d6c5b4a3928+1706/f5e4d3c2b1a0=gateway";
 
 /// oauth2-rs's HTTP client, on the tests' reqwest: the crate's own reqwest feature pins another
 /// major version. It also plays the TLS-terminating proxy a deployment has in front of
@@ -343,6 +347,20 @@ async fn bad_token_requests_get_rfc_6749_errors(backend: Backend) {
         "invalid_request",
     )
     .await;
+    let echoed = form(&[("grant_type", "\r\nX: \"y\"")]);
+    let body = assert_oauth_error(
+        post_form(&app, "/auth/token", echoed).await,
+        400,
+        "unsupported_grant_type",
+    )
+    .await;
+    let description = str_of(&body, "error_description");
+    assert!(
+        description
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'),
+        "RFC 6749 §5.2: {description:?}"
+    );
     let unknown = form(&[("grant_type", "client_credentials")]);
     assert_oauth_error(
         post_form(&app, "/auth/token", unknown).await,
@@ -479,7 +497,74 @@ async fn discovery_documents_name_the_endpoints(backend: Backend) {
     );
 }
 
+/// A form posted by another site's page is refused, cookies or not (it needs no preflight);
+/// the same request from a native client, or from doorward's own origin, passes.
+async fn forms_from_another_site_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (user, pair) = app.signed_up_user().await;
+    let body = form(&[
+        ("grant_type", "password"),
+        ("username", &user.email),
+        ("password", &user.password),
+    ]);
+    let port = app.address.rsplit(':').next().unwrap();
+    let own_origin = format!("http://localhost:{port}");
+    for (header, value, status) in [
+        ("origin", "https://evil.example", 403),
+        ("sec-fetch-site", "cross-site", 403),
+        ("origin", own_origin.as_str(), 200),
+        ("sec-fetch-site", "same-origin", 200),
+    ] {
+        for path in ["/auth/token", "/auth/revoke"] {
+            let body = if path == "/auth/token" {
+                body.clone()
+            } else {
+                form(&[("token", "not-a-token")])
+            };
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(header, value)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "{path} with {header}: {value}");
+            if status == 403 {
+                assert_oauth_error(response, 403, "csrf_failed").await;
+            }
+        }
+    }
+    // Nothing was revoked by the refused requests.
+    assert_eq!(
+        app.get_me(str_of(&pair, "access_token")).await.status(),
+        200
+    );
+}
+
+/// Revoking one access token again and again writes its revocation once; a token already
+/// expired past the leeway, which can never be accepted again, writes nothing.
+async fn revoking_a_token_again_writes_nothing_more(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, pair) = app.signed_up_user().await;
+    let access = str_of(&pair, "access_token");
+    for _ in 0..5 {
+        let response = post_form(&app, "/auth/revoke", form(&[("token", access)])).await;
+        assert_eq!(response.status(), 200);
+    }
+    let jti = str_of(&claims_of(access), "jti").to_owned();
+    let rows = app
+        .operator_sql(&format!(
+            "DELETE FROM revocation_log WHERE kind = 'jti' AND subject = '{jti}'"
+        ))
+        .await;
+    assert_eq!(rows, 1, "five revocations of one token, one row");
+}
+
 both_backends!(
+    forms_from_another_site_are_refused,
+    revoking_a_token_again_writes_nothing_more,
     the_oauth2_crate_signs_in_refreshes_and_revokes,
     introspection_answers_from_memory_for_the_client_only,
     introspection_is_closed_unless_configured,
