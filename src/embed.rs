@@ -55,14 +55,14 @@ pub enum StartupError {
     Other(String),
 }
 
-/// The paths doorward answers; everything else is the app's.
+/// The paths doorward's scope answers (`/api/me` is registered on its own, see
+/// [`routes::hot`]); everything else is the app's.
 const EXACT_PATHS: &[&str] = &[
     "/login",
     "/register",
     "/account",
     "/logout",
     "/ws",
-    "/api/me",
     "/static/app.css",
     "/.well-known/oauth-authorization-server",
     "/.well-known/jwks.json",
@@ -235,20 +235,28 @@ impl Doorward {
             };
             cfg.app_data(doorward.state.clone())
                 .app_data(web::Data::from(origins));
+            let hot = routes::hot(&doorward.state.base_path, doorward.forward_auth.clone());
             let scope = web::scope(&doorward.state.base_path)
                 .guard(guard::fn_guard(move |ctx| is_doorward_path(&base, ctx)))
-                .wrap(checks)
+                .wrap(checks.clone())
                 .configure(routes::configure(
-                    doorward.forward_auth.clone(),
                     doorward.oauth.clone(),
                     doorward.session_key.clone(),
                 ));
             // Without listed origins there is nothing for CORS to answer, and no layer for it
-            // (actix's `Condition` would box every request's future).
-            if doorward.cors_origins.is_empty() {
+            // (actix's `Condition` would box every request's future). The hot routes come
+            // first, each with the scope's layers.
+            let origins = &doorward.cors_origins;
+            if origins.is_empty() {
+                for resource in hot {
+                    cfg.service(resource.wrap(checks.clone()));
+                }
                 cfg.service(scope);
             } else {
-                cfg.service(scope.wrap(cors(&doorward.cors_origins)));
+                for resource in hot {
+                    cfg.service(resource.wrap(checks.clone()).wrap(cors(origins)));
+                }
+                cfg.service(scope.wrap(cors(origins)));
             }
         }
     }

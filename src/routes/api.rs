@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, Resource, web};
 
 use crate::accounts;
 use crate::error::AppError;
@@ -10,9 +10,10 @@ use crate::extractors::auth::AuthUser;
 use crate::routes::respond::no_store;
 use crate::state::AppState;
 
-/// Registers the routes of this module.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/me", web::get().to(show_me));
+/// `GET /api/me` at `path` (the base path included): registered on its own, outside doorward's
+/// scope, with that scope's layers ([`crate::embed`]), since nearly every request is this one.
+pub fn me_resource(path: &str) -> Resource {
+    web::resource(path).route(web::get().to(show_me))
 }
 
 /// The signed-in user, from the verified token and the user cache: no database on a hit, and

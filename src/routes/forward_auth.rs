@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use actix_web::http::{Method, StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use url::{Url, form_urlencoded};
 
 use super::respond::no_store;
@@ -44,17 +44,13 @@ pub struct ForwardAuth {
     pub origins: Arc<AllowedOrigins>,
 }
 
-/// Registers `/auth/verify` (every method) with its own settings attached to the route, so it
-/// cannot be wired without them.
-pub fn configure(settings: ForwardAuth) -> impl Fn(&mut web::ServiceConfig) + Clone {
-    let settings = web::Data::new(settings);
-    move |cfg: &mut web::ServiceConfig| {
-        cfg.service(
-            web::resource("/auth/verify")
-                .app_data(settings.clone())
-                .route(web::route().to(verify)),
-        );
-    }
+/// `/auth/verify` (every method) at `path` (the base path included), with its own settings
+/// attached, so it cannot be wired without them. Registered on its own, outside doorward's
+/// scope, with that scope's layers ([`crate::embed`]): a proxy asks it on every request.
+pub fn resource(path: &str, settings: ForwardAuth) -> Resource {
+    web::resource(path)
+        .app_data(web::Data::new(settings))
+        .route(web::route().to(verify))
 }
 
 /// The request the proxy asks about, as far as it can be believed.

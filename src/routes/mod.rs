@@ -13,21 +13,26 @@ pub mod respond;
 pub mod ws;
 
 use actix_web::cookie::Key;
-use actix_web::web;
+use actix_web::{Resource, web};
 
-/// Registers every route; `/auth/verify` and the OAuth2 endpoints carry their own settings, the
-/// pages their session key.
+/// The routes nearly every request takes, `GET /api/me` and `/auth/verify` (full paths under
+/// `base_path`): the caller registers them before the scope of the rest, each with the same
+/// layers, so they skip the scope's guard and router.
+pub fn hot(base_path: &str, forward_auth: forward_auth::ForwardAuth) -> [Resource; 2] {
+    [
+        api::me_resource(&format!("{base_path}/api/me")),
+        forward_auth::resource(&format!("{base_path}/auth/verify"), forward_auth),
+    ]
+}
+
+/// Registers every other route; the OAuth2 endpoints carry their own settings, the pages their
+/// session key.
 pub fn configure(
-    forward_auth: forward_auth::ForwardAuth,
     oauth: oauth::OAuth,
     session_key: Key,
 ) -> impl Fn(&mut web::ServiceConfig) + Clone {
-    let verify = forward_auth::configure(forward_auth);
     let oauth = oauth::configure(oauth);
-    // A scope tries its routes in order: the ones every request takes come first.
     move |cfg: &mut web::ServiceConfig| {
-        api::configure(cfg);
-        verify(cfg);
         auth::configure(cfg);
         cookie_auth::configure(cfg);
         oauth(cfg);
