@@ -73,7 +73,8 @@ fi
 export DOORWARD_PYJWT_PYTHON="$PWD/$pyjwt_venv/bin/python"
 if ! command -v openssl >/dev/null 2>&1; then
   echo "tests/run.sh: installing openssl"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq openssl >/dev/null
 fi
 
 # Benches are measured by `cargo bench`, not here (clippy --all-targets still checks them).
