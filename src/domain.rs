@@ -155,7 +155,7 @@ impl AsRef<str> for DisplayName {
 }
 
 /// What a user may do; carried in the access token's `role` claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Every registered account.

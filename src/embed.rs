@@ -66,6 +66,7 @@ const EXACT_PATHS: &[&str] = &[
     "/static/app.css",
     "/.well-known/oauth-authorization-server",
     "/.well-known/jwks.json",
+    "/openapi.json",
 ];
 
 /// True for a path of doorward's under `base`: `/auth/…` or one of [`EXACT_PATHS`].

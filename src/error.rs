@@ -10,10 +10,12 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The problems found per request field, as contract §3's `fields` object.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = BTreeMap<String, Vec<String>>, example = json!({"email": ["must be an email address"]}))]
 pub struct FieldErrors(BTreeMap<&'static str, Vec<String>>);
 
 impl FieldErrors {
@@ -132,10 +134,15 @@ pub mod code {
     pub const INTERNAL: &str = "internal_error";
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every JSON error: a code from [`code`], a sentence for people, and with `validation_failed`
+/// the problems per field.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    /// The contract's code, e.g. `invalid_credentials`.
     error: &'static str,
+    /// What went wrong, in English.
     error_description: String,
+    /// With `validation_failed` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<&'a FieldErrors>,
 }

@@ -8,12 +8,13 @@ use std::sync::{Arc, PoisonError, RwLock};
 use actix_web::web::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::db::models::{NewUser, UserRow};
 use crate::domain::Role;
 
 /// The public view of an account (contract §3, `User`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct User {
     /// Id, as a string.
     pub id: String,
@@ -24,6 +25,7 @@ pub struct User {
     /// Role.
     pub role: Role,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

@@ -71,6 +71,14 @@ if ! "$pyjwt_venv/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; the
   "$pyjwt_venv/bin/pip" install -q 'pyjwt[crypto]==2.10.1'
 fi
 export DOORWARD_PYJWT_PYTHON="$PWD/$pyjwt_venv/bin/python"
+# schemathesis, which fuzzes the live server from its /openapi.json (tests/api/openapi.rs).
+st_venv=target/schemathesis-venv
+if ! "$st_venv/bin/st" --version 2>/dev/null | grep -q '4.32.5'; then
+  echo "tests/run.sh: making $st_venv (schemathesis)"
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install -q 'schemathesis==4.32.5'
+fi
+export DOORWARD_SCHEMATHESIS="$PWD/$st_venv/bin/st"
 if ! command -v openssl >/dev/null 2>&1; then
   echo "tests/run.sh: installing openssl"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,6 +1,6 @@
 //! Form bodies of the OAuth2 endpoints, read as RFC 6749 asks: `application/x-www-form-urlencoded`
-//! in UTF-8 (Appendix B), no parameter more than once (§3.2), and a parameter sent without a
-//! value treated as omitted (§3.1). The limits are the JSON bodies' ([`super::json`]): 413 over
+//! in UTF-8 (Appendix B), no parameter more than once (§3.2), a parameter sent without a
+//! value treated as omitted, and unrecognized parameters ignored (§3.1). The limits are the JSON bodies' ([`super::json`]): 413 over
 //! 64 KiB, 408 past `DOORWARD_BODY_TIMEOUT`.
 //!
 //! The pages read their forms leniently instead (`routes::pages::form`): a browser's form is
@@ -16,9 +16,23 @@ use percent_encoding::percent_decode;
 use super::json::typed_body;
 use crate::error::AppError;
 
-/// The parameters of a form body; each name appears once.
+/// The parameters of a form body that any OAuth2 endpoint reads; each appears once.
 #[derive(Debug, Default)]
-pub struct OAuthForm(HashMap<String, String>);
+pub struct OAuthForm(HashMap<&'static str, String>);
+
+/// Every parameter the OAuth2 endpoints read (RFC 6749 §4.3.2, §6, §2.3.1; RFC 7009 §2.1;
+/// RFC 7662 §2.1). Any other is ignored, however often it is sent.
+pub const PARAMETERS: &[&str] = &[
+    "grant_type",
+    "username",
+    "password",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+];
 
 impl OAuthForm {
     /// The value of `name`, or `None` when it is absent or empty.
@@ -29,7 +43,7 @@ impl OAuthForm {
             .filter(|v| !v.is_empty())
     }
 
-    /// Parses a body, refusing a parameter named twice or text that is not UTF-8.
+    /// Parses a body, refusing text that is not UTF-8 or one of [`PARAMETERS`] named twice.
     pub fn parse(body: &[u8]) -> Result<Self, AppError> {
         let mut fields = HashMap::new();
         for pair in body.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
@@ -38,12 +52,15 @@ impl OAuthForm {
                 None => (pair, &[][..]),
             };
             let name = decode(name)?;
-            if fields.contains_key(&name) {
+            let value = decode(value)?;
+            let Some(&known) = PARAMETERS.iter().find(|known| **known == name) else {
+                continue;
+            };
+            if fields.insert(known, value).is_some() {
                 return Err(AppError::InvalidRequest(
                     "a parameter is sent more than once (RFC 6749 section 3.2)",
                 ));
             }
-            fields.insert(name, decode(value)?);
         }
         Ok(Self(fields))
     }
@@ -87,7 +104,6 @@ mod tests {
         assert_eq!(form.get("username"), Some("ada@example.com"));
         assert_eq!(form.get("password"), Some("a b+c"));
         assert_eq!(form.get("scope"), None);
-        assert_eq!(form.get("x"), None);
         assert_eq!(form.get("missing"), None);
     }
 
@@ -95,10 +111,22 @@ mod tests {
     fn a_parameter_twice_and_bad_utf8_are_refused() {
         assert!(OAuthForm::parse(b"grant_type=password&grant_type=password").is_err());
         assert!(
-            OAuthForm::parse(b"a=1&a=").is_err(),
+            OAuthForm::parse(b"token=1&token=").is_err(),
             "empty or not, it is sent twice"
         );
         assert!(OAuthForm::parse(b"password=%FF%FE").is_err());
-        assert!(OAuthForm::parse(b"p%C3%A4ss=%C3%A9").is_ok());
+        assert!(
+            OAuthForm::parse(b"x=%FF").is_err(),
+            "the whole body is UTF-8"
+        );
+        assert!(OAuthForm::parse(b"password=%C3%A9").is_ok());
+    }
+
+    #[test]
+    fn unrecognized_parameters_are_ignored_even_repeated() {
+        let form = OAuthForm::parse(b"x=1&x=2&=3&=4&token=t&p%C3%A4ss=%C3%A9").unwrap();
+        assert_eq!(form.get("token"), Some("t"));
+        assert_eq!(form.get("x"), None);
+        assert_eq!(form.get(""), None);
     }
 }

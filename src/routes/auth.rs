@@ -4,23 +4,26 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::openapi::{LoginRequest, RefreshRequest, RegisterRequest};
+use super::respond::TokenPair;
 use super::respond::{no_store, sign_out_and_clear, token_pair};
 use crate::accounts::{self, Registration};
 use crate::cookies;
-use crate::error::{AppError, FieldErrors};
+use crate::error::{AppError, ErrorBody, FieldErrors};
 use crate::extractors::auth::AuthUser;
 use crate::extractors::client_ip::ClientIp;
 use crate::extractors::json::{JsonFields, LenientJsonFields};
 use crate::sessions::{self, SignOut};
 use crate::state::AppState;
 
-/// Registers the routes of this module.
+/// Registers the routes of this module, each as a resource: another method gets 405 with
+/// `Allow` (RFC 9110 §15.5.6), not 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/auth/register", web::post().to(register))
-        .route("/auth/login", web::post().to(login))
-        .route("/auth/refresh", web::post().to(refresh_tokens))
-        .route("/auth/logout", web::post().to(logout))
-        .route("/auth/logout-all", web::post().to(logout_all));
+    cfg.service(web::resource("/auth/register").post(register))
+        .service(web::resource("/auth/login").post(login))
+        .service(web::resource("/auth/refresh").post(refresh_tokens))
+        .service(web::resource("/auth/logout").post(logout))
+        .service(web::resource("/auth/logout-all").post(logout_all));
 }
 
 /// A registration body's fields, validated; every problem is reported at once.
@@ -43,6 +46,22 @@ pub(super) fn credentials(body: &JsonFields) -> Result<(&str, &str), AppError> {
     }
 }
 
+/// Registers and signs in: the new user's token pair.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "json",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered and signed in", body = TokenPair<'static>),
+        (status = 400, description = "Not JSON, or not an object", body = ErrorBody<'static>),
+        (status = 409, description = "`email_taken`", body = ErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+        (status = 422, description = "`validation_failed`, with `fields`", body = ErrorBody<'static>),
+        (status = 429, description = "Throttled; see `Retry-After`", body = ErrorBody<'static>),
+        (status = 503, description = "Database or hashing queue busy", body = ErrorBody<'static>),
+    )
+)]
 async fn register(
     state: web::Data<AppState>,
     client: ClientIp,
@@ -52,6 +71,22 @@ async fn register(
     Ok(token_pair(StatusCode::CREATED, &session))
 }
 
+/// Signs in with email and password: a token pair.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "json",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenPair<'static>),
+        (status = 400, description = "Not JSON, or not an object", body = ErrorBody<'static>),
+        (status = 401, description = "`invalid_credentials`", body = ErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+        (status = 422, description = "A field missing or not a string", body = ErrorBody<'static>),
+        (status = 429, description = "Throttled; see `Retry-After`", body = ErrorBody<'static>),
+        (status = 503, description = "Database or hashing queue busy", body = ErrorBody<'static>),
+    )
+)]
 async fn login(
     state: web::Data<AppState>,
     client: ClientIp,
@@ -62,6 +97,22 @@ async fn login(
     Ok(token_pair(StatusCode::OK, &session))
 }
 
+/// Rotates a refresh token: a new pair; the old refresh token is spent.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "json",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "Rotated", body = TokenPair<'static>),
+        (status = 400, description = "Not JSON, or not an object", body = ErrorBody<'static>),
+        (status = 401, description = "`invalid_grant`: unknown, expired, revoked or reused", body = ErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+        (status = 422, description = "`refresh_token` missing or not a string", body = ErrorBody<'static>),
+        (status = 429, description = "Throttled; see `Retry-After`", body = ErrorBody<'static>),
+        (status = 503, description = "Database unavailable", body = ErrorBody<'static>),
+    )
+)]
 async fn refresh_tokens(
     state: web::Data<AppState>,
     client: ClientIp,
@@ -75,7 +126,26 @@ async fn refresh_tokens(
     Ok(token_pair(StatusCode::OK, &session))
 }
 
-/// Never blocked by bad credentials or a bad body (contract §3, Logout).
+/// Signs out what the request carries (access token, refresh token in the body or cookie) and
+/// clears both cookies. Never blocked by bad credentials or a bad body (contract §3, Logout).
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "json",
+    request_body(
+        content = Option<serde_json::Value>,
+        description = "Optional: `{\"refresh_token\"}` ends that session too. Any other body is \
+                       ignored, since nothing may stop a sign-out",
+        example = json!({"refresh_token": "…"})
+    ),
+    security((), ("bearer" = []), ("access_cookie" = [])),
+    responses(
+        (status = 204, description = "Signed out; both cookies cleared"),
+        (status = 403, description = "`csrf_failed`: cookies from another site; nothing changes", body = ErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+        (status = 503, description = "Revocation not recorded; cookies still cleared", body = ErrorBody<'static>),
+    )
+)]
 async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -88,6 +158,19 @@ async fn logout(
     sign_out_and_clear(&state, SignOut::presented(&req, body_token)).await
 }
 
+/// Signs the user out everywhere: every session ended, every access token issued so far refused.
+#[utoipa::path(
+    post,
+    path = "/auth/logout-all",
+    tag = "json",
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses(
+        (status = 204, description = "Signed out everywhere; both cookies cleared"),
+        (status = 401, description = "No valid access token", body = ErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`", body = ErrorBody<'static>),
+        (status = 503, description = "Database unavailable", body = ErrorBody<'static>),
+    )
+)]
 async fn logout_all(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, AppError> {
     sessions::sign_out_everywhere(&state, &user.claims).await?;
     let mut builder = no_store(StatusCode::NO_CONTENT);

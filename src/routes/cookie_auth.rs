@@ -6,10 +6,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::{credentials, registration};
+use super::openapi::{LoginRequest, RegisterRequest};
+use super::respond::CookieSession;
 use super::respond::{error_clearing_cookies, session_cookies};
 use crate::accounts;
 use crate::cookies::{self, CookieValue};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::extractors::client_ip::ClientIp;
 use crate::extractors::json::JsonFields;
 use crate::sessions;
@@ -17,14 +19,28 @@ use crate::state::AppState;
 
 /// Registers the routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/auth/cookie/register",
-        web::post().to(register_with_cookies),
-    )
-    .route("/auth/cookie/login", web::post().to(login_with_cookies))
-    .route("/auth/cookie/refresh", web::post().to(refresh_cookies));
+    cfg.service(web::resource("/auth/cookie/register").post(register_with_cookies))
+        .service(web::resource("/auth/cookie/login").post(login_with_cookies))
+        .service(web::resource("/auth/cookie/refresh").post(refresh_cookies));
 }
 
+/// Registers and signs in, with the tokens in `__Host-` cookies only.
+#[utoipa::path(
+    post,
+    path = "/auth/cookie/register",
+    tag = "cookie",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered; both cookies set", body = CookieSession<'static>),
+        (status = 400, description = "Not JSON, or not an object", body = ErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`", body = ErrorBody<'static>),
+        (status = 409, description = "`email_taken`", body = ErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+        (status = 422, description = "`validation_failed`, with `fields`", body = ErrorBody<'static>),
+        (status = 429, description = "Throttled; see `Retry-After`", body = ErrorBody<'static>),
+        (status = 503, description = "Database or hashing queue busy", body = ErrorBody<'static>),
+    )
+)]
 async fn register_with_cookies(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -36,6 +52,23 @@ async fn register_with_cookies(
     Ok(session_cookies(StatusCode::CREATED, &session))
 }
 
+/// Signs in, with the tokens in `__Host-` cookies only.
+#[utoipa::path(
+    post,
+    path = "/auth/cookie/login",
+    tag = "cookie",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; both cookies set", body = CookieSession<'static>),
+        (status = 400, description = "Not JSON, or not an object", body = ErrorBody<'static>),
+        (status = 401, description = "`invalid_credentials`", body = ErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`", body = ErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+        (status = 422, description = "A field missing or not a string", body = ErrorBody<'static>),
+        (status = 429, description = "Throttled; see `Retry-After`", body = ErrorBody<'static>),
+        (status = 503, description = "Database or hashing queue busy", body = ErrorBody<'static>),
+    )
+)]
 async fn login_with_cookies(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -50,6 +83,19 @@ async fn login_with_cookies(
 
 /// Rotates the refresh cookie. A missing, duplicated or refused cookie answers 401
 /// `invalid_grant` and clears both cookies; a database outage answers 503 and keeps them.
+#[utoipa::path(
+    post,
+    path = "/auth/cookie/refresh",
+    tag = "cookie",
+    security(("refresh_cookie" = [])),
+    responses(
+        (status = 200, description = "Rotated; two new cookies", body = CookieSession<'static>),
+        (status = 401, description = "`invalid_grant`; both cookies cleared", body = ErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`", body = ErrorBody<'static>),
+        (status = 429, description = "Throttled; see `Retry-After`", body = ErrorBody<'static>),
+        (status = 503, description = "Database unavailable; cookies kept", body = ErrorBody<'static>),
+    )
+)]
 async fn refresh_cookies(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -17,7 +17,7 @@ use super::respond::no_store;
 use crate::config::RedirectHosts;
 use crate::cookies;
 use crate::csrf::{self, AllowedOrigins};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::extractors::auth::verify_request;
 use crate::state::AppState;
 
@@ -130,6 +130,28 @@ fn wants_html(req: &HttpRequest) -> bool {
         .any(|accept| accept.contains("text/html"))
 }
 
+/// Asks whether the request a proxy is about to pass carries a live credential; every method.
+#[utoipa::path(
+    method(get, head, post, put, patch, delete, options, trace),
+    path = "/auth/verify",
+    tag = "proxy",
+    security(("bearer" = []), ("access_cookie" = [])),
+    params(
+        ("x-forwarded-method" = Option<String>, Header, description = "The original method (else `X-Original-Method`); believed from `DOORWARD_TRUSTED_PROXIES` only"),
+        ("x-original-url" = Option<String>, Header, description = "The original URL (else `X-Forwarded-Proto`, `-Host`, `-Uri`); trusted proxies only"),
+    ),
+    responses(
+        (status = 200, description = "Allowed", headers(
+            ("x-doorward-user-id" = String, description = "`sub`"),
+            ("x-doorward-email" = String, description = "The canonical email"),
+            ("x-doorward-role" = String, description = "`user` or `admin`"),
+            ("x-doorward-session" = String, description = "`sid`"),
+        )),
+        (status = 302, description = "Denied browser navigation with `DOORWARD_FORWARD_AUTH_REDIRECT=302`: `Location` is the sign-in page", body = ErrorBody<'static>),
+        (status = 401, description = "No valid credential; `Location` set for browser navigations", body = ErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`: an unsafe cross-site original request with cookies", body = ErrorBody<'static>),
+    )
+)]
 async fn verify(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -1,13 +1,15 @@
 //! HTTP routes, split by audience: bearer JSON ([`auth`]), cookie JSON for browser apps
 //! ([`cookie_auth`]), the protected API ([`api`]), forward-auth for reverse proxies
-//! ([`forward_auth`]), the OAuth2 endpoints and discovery ([`oauth`]), doorward's WebSocket ([`ws`]) and the HTML pages ([`pages`]). Each
-//! module exposes `configure`.
+//! ([`forward_auth`]), the OAuth2 endpoints and discovery ([`oauth`]), doorward's WebSocket
+//! ([`ws`]) and the HTML pages ([`pages`]). Each module exposes `configure`; [`openapi`]
+//! describes them all at `GET /openapi.json`.
 
 pub mod api;
 pub mod auth;
 pub mod cookie_auth;
 pub mod forward_auth;
 pub mod oauth;
+pub mod openapi;
 pub mod pages;
 pub mod respond;
 pub mod ws;
@@ -31,8 +33,10 @@ pub fn configure(
     oauth: oauth::OAuth,
     session_key: Key,
 ) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    let openapi = openapi::configure(&oauth.issuer_url);
     let oauth = oauth::configure(oauth);
     move |cfg: &mut web::ServiceConfig| {
+        openapi(cfg);
         auth::configure(cfg);
         cookie_auth::configure(cfg);
         oauth(cfg);

@@ -11,14 +11,15 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use serde::Serialize;
-use serde_json::json;
 use subtle::ConstantTimeEq;
 use url::Url;
+use utoipa::ToSchema;
 
+use super::openapi::{TokenForm, TokenRequest};
 use crate::accounts;
 use crate::config::IntrospectionClient;
 use crate::csrf::{self, AllowedOrigins};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::extractors::client_ip::ClientIp;
 use crate::extractors::form::OAuthForm;
 use crate::sessions::{self, IssuedSession};
@@ -39,8 +40,8 @@ pub struct OAuth {
 pub fn configure(settings: OAuth) -> impl Fn(&mut web::ServiceConfig) + Clone {
     let settings = web::Data::new(settings);
     move |cfg: &mut web::ServiceConfig| {
-        cfg.route("/auth/token", web::post().to(token))
-            .route("/auth/revoke", web::post().to(revoke))
+        cfg.service(web::resource("/auth/token").post(token))
+            .service(web::resource("/auth/revoke").post(revoke))
             .service(
                 web::resource("/auth/introspect")
                     .app_data(settings.clone())
@@ -51,7 +52,7 @@ pub fn configure(settings: OAuth) -> impl Fn(&mut web::ServiceConfig) + Clone {
                     .app_data(settings.clone())
                     .route(web::get().to(metadata)),
             )
-            .route("/.well-known/jwks.json", web::get().to(jwks));
+            .service(web::resource("/.well-known/jwks.json").get(jwks));
     }
 }
 
@@ -76,8 +77,20 @@ impl OAuthError {
         if self.status == StatusCode::UNAUTHORIZED {
             builder.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="doorward""#));
         }
-        builder.json(json!({"error": self.code, "error_description": self.description}))
+        builder.json(OAuthErrorBody {
+            error: self.code,
+            error_description: &self.description,
+        })
     }
+}
+
+/// RFC 6749 §5.2's error body.
+#[derive(Serialize, ToSchema)]
+pub struct OAuthErrorBody<'a> {
+    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type` or `invalid_client`.
+    error: &'static str,
+    /// What went wrong, in English.
+    error_description: &'a str,
 }
 
 /// doorward's failures in RFC 6749's words where it has them: bad credentials and bad refresh
@@ -123,17 +136,38 @@ fn no_store(status: StatusCode) -> HttpResponseBuilder {
 }
 
 /// RFC 6749 §5.1's answer.
-#[derive(Serialize)]
-struct TokenResponse<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse<'a> {
+    /// The access JWT.
     access_token: &'a str,
+    /// Always `Bearer`.
     token_type: &'static str,
+    /// Seconds the access token lives.
     expires_in: i64,
+    /// Opaque, single-use.
     refresh_token: &'a str,
+    /// Seconds the refresh token lives.
     refresh_expires_in: i64,
 }
 
+/// The OAuth2 token endpoint: the password and refresh-token grants.
+///
 /// `POST /auth/token`: the password and refresh-token grants. `scope` is accepted and ignored
 /// (doorward's tokens carry a role, not scopes), as is `client_id`: clients are public.
+#[utoipa::path(
+    post,
+    path = "/auth/token",
+    tag = "oauth2",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens; `Cache-Control: no-store`", body = TokenResponse<'static>),
+        (status = 400, description = "`invalid_request`, `invalid_grant` or `unsupported_grant_type`", body = OAuthErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`: posted by another site's page", body = ErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+        (status = 429, description = "Throttled; see `Retry-After`", body = ErrorBody<'static>),
+        (status = 503, description = "Database or hashing queue busy", body = ErrorBody<'static>),
+    )
+)]
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -214,6 +248,19 @@ async fn grant(
 
 /// `POST /auth/revoke` (RFC 7009): `token`, and a `token_type_hint` that is not needed. 200
 /// whatever the token was (§2.2): revoking an unknown or already revoked token is a success.
+#[utoipa::path(
+    post,
+    path = "/auth/revoke",
+    tag = "oauth2",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "`invalid_request`", body = OAuthErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`: posted by another site's page", body = ErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+        (status = 503, description = "Database unavailable", body = ErrorBody<'static>),
+    )
+)]
 async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -235,25 +282,72 @@ async fn revoke(
     }
 }
 
-/// RFC 7662 §2.2's answer for a live access token; `{"active": false}` is the rest.
-#[derive(Serialize)]
-struct Introspection<'a> {
+/// RFC 7662 §2.2's answer: every field for a live access token, `{"active": false}` for
+/// anything else.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Introspection<'a> {
+    /// A live access token of this server.
+    Live(LiveToken<'a>),
+    /// Anything else.
+    Inactive(InactiveToken),
+}
+
+/// `{"active": false}`, and nothing more.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InactiveToken {
+    /// `false`.
     active: bool,
+}
+
+/// The claims of a live token, as RFC 7662 names them.
+#[derive(Serialize, ToSchema)]
+pub struct LiveToken<'a> {
+    /// `true`.
+    active: bool,
+    /// The user's id.
     sub: &'a str,
+    /// The user's email.
     username: &'a str,
+    /// Expiry, in Unix seconds.
     exp: i64,
+    /// Issue time, in Unix seconds.
     iat: i64,
+    /// Not before, in Unix seconds.
     nbf: i64,
+    /// The token's id.
     jti: String,
+    /// The session's id.
     sid: String,
+    /// `DOORWARD_ISSUER`.
     iss: &'a str,
+    /// `DOORWARD_AUDIENCE`.
+    #[schema(value_type = String)]
     aud: &'a crate::tokens::jwt::Audience,
+    /// Always `Bearer`.
     token_type: &'static str,
+    /// `user` or `admin`.
     role: crate::domain::Role,
 }
 
+/// Introspection (RFC 7662), for the client of `DOORWARD_INTROSPECTION_CLIENT_ID`.
+///
 /// `POST /auth/introspect` (RFC 7662): for the client of `DOORWARD_INTROSPECTION_CLIENT_ID`,
 /// by HTTP Basic. The answer comes from memory, revocation included, as `/auth/verify`'s does.
+#[utoipa::path(
+    post,
+    path = "/auth/introspect",
+    tag = "oauth2",
+    security(("introspection_client" = [])),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token's claims, or `{\"active\": false}`", body = Introspection<'static>),
+        (status = 400, description = "`invalid_request`", body = OAuthErrorBody<'static>),
+        (status = 401, description = "`invalid_client`", body = OAuthErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+    )
+)]
 async fn introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -276,9 +370,10 @@ async fn introspect(
         return OAuthError::bad_request("invalid_request", "token is required").response();
     };
     let Ok(claims) = state.verify_access_token(token) else {
-        return no_store(StatusCode::OK).json(json!({"active": false}));
+        return no_store(StatusCode::OK)
+            .json(Introspection::Inactive(InactiveToken { active: false }));
     };
-    no_store(StatusCode::OK).json(Introspection {
+    no_store(StatusCode::OK).json(Introspection::Live(LiveToken {
         active: true,
         sub: &claims.sub,
         username: &claims.email,
@@ -291,7 +386,7 @@ async fn introspect(
         aud: &claims.aud,
         token_type: "Bearer",
         role: claims.role,
-    })
+    }))
 }
 
 /// Whether the request carries the introspection client's id and secret by HTTP Basic (RFC
@@ -324,9 +419,17 @@ fn is_introspection_client(req: &HttpRequest, client: Option<&IntrospectionClien
     bool::from(raw | encoded)
 }
 
+/// The public keys tokens are signed with (RFC 7517).
+///
 /// `GET /.well-known/jwks.json` (RFC 7517): the public keys tokens are signed with, the next
 /// and the previous key included. An HS256 key is secret, so with `JWT_ALG=HS256` the set is
 /// empty.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "oauth2",
+    responses((status = 200, description = "The key set; `Cache-Control: public, max-age=300`", body = KeySet)),
+)]
 async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
@@ -337,28 +440,67 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 /// this long before it signs (README, "Rotating keys").
 pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
-/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+/// The `keys` of RFC 7517 §5, each a public JWK with `kid`, `use` and `alg`.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "a schema only: jsonwebtoken's `JwkSet` is what is sent"
+)]
+pub struct KeySet {
+    /// Empty with `JWT_ALG=HS256`, whose key is secret.
+    keys: Vec<serde_json::Value>,
+}
+
+/// RFC 8414 §2's metadata, as far as doorward has it.
+#[derive(Serialize, ToSchema)]
+pub struct Metadata {
+    /// The issuer: the public URL with the base path.
+    issuer: String,
+    /// `POST /auth/token`.
+    token_endpoint: String,
+    /// `POST /auth/revoke`.
+    revocation_endpoint: String,
+    /// `POST /auth/introspect`.
+    introspection_endpoint: String,
+    /// `GET /.well-known/jwks.json`.
+    jwks_uri: String,
+    /// `password` and `refresh_token`.
+    grant_types_supported: [&'static str; 2],
+    /// None: there is no authorization endpoint.
+    response_types_supported: [&'static str; 0],
+    /// `none`: clients are public.
+    token_endpoint_auth_methods_supported: [&'static str; 1],
+    /// `none`.
+    revocation_endpoint_auth_methods_supported: [&'static str; 1],
+    /// `client_secret_basic`.
+    introspection_endpoint_auth_methods_supported: [&'static str; 1],
+    /// Not an RFC 8414 name (it has none for access tokens): the one `alg` they carry.
+    access_token_signing_alg_values_supported: [&'static str; 1],
+}
+
+/// The authorization server's metadata (RFC 8414).
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "oauth2",
+    responses((status = 200, description = "The metadata", body = Metadata)),
+)]
 async fn metadata(state: web::Data<AppState>, settings: web::Data<OAuth>) -> HttpResponse {
-    let at = |path: &str| {
-        format!(
-            "{}{path}",
-            settings.issuer_url.as_str().trim_end_matches('/')
-        )
-    };
+    let issuer = settings.issuer_url.as_str().trim_end_matches('/');
+    let at = |path: &str| format!("{issuer}{path}");
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
-        .json(json!({
-            "issuer": settings.issuer_url.as_str().trim_end_matches('/'),
-            "token_endpoint": at("/auth/token"),
-            "revocation_endpoint": at("/auth/revoke"),
-            "introspection_endpoint": at("/auth/introspect"),
-            "jwks_uri": at("/.well-known/jwks.json"),
-            "grant_types_supported": ["password", "refresh_token"],
-            "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": ["none"],
-            "revocation_endpoint_auth_methods_supported": ["none"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-            // Not an RFC 8414 name (it has none for access tokens): the one `alg` they carry.
-            "access_token_signing_alg_values_supported": [state.jwt.algorithm()],
-        }))
+        .json(Metadata {
+            issuer: issuer.to_owned(),
+            token_endpoint: at("/auth/token"),
+            revocation_endpoint: at("/auth/revoke"),
+            introspection_endpoint: at("/auth/introspect"),
+            jwks_uri: at("/.well-known/jwks.json"),
+            grant_types_supported: ["password", "refresh_token"],
+            response_types_supported: [],
+            token_endpoint_auth_methods_supported: ["none"],
+            revocation_endpoint_auth_methods_supported: ["none"],
+            introspection_endpoint_auth_methods_supported: ["client_secret_basic"],
+            access_token_signing_alg_values_supported: [state.jwt.algorithm()],
+        })
 }

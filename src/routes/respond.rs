@@ -3,6 +3,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::cookies;
 use crate::error::AppError;
@@ -18,13 +19,19 @@ pub fn no_store(status: StatusCode) -> HttpResponseBuilder {
 }
 
 /// Contract §3's `TokenPair`.
-#[derive(Serialize)]
-struct TokenPair<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct TokenPair<'a> {
+    /// The access JWT.
     access_token: &'a str,
+    /// Always `Bearer`.
     token_type: &'static str,
+    /// Seconds the access token lives.
     expires_in: i64,
+    /// Opaque, single-use: each refresh answers a new one.
     refresh_token: &'a str,
+    /// Seconds the refresh token lives.
     refresh_expires_in: i64,
+    /// The signed-in user.
     user: &'a User,
 }
 
@@ -40,9 +47,12 @@ pub fn token_pair(status: StatusCode, session: &IssuedSession) -> HttpResponse {
     })
 }
 
-#[derive(Serialize)]
-struct CookieSession<'a> {
+/// The cookie routes' body: the tokens are in the cookies, never here.
+#[derive(Serialize, ToSchema)]
+pub struct CookieSession<'a> {
+    /// The signed-in user.
     user: &'a User,
+    /// Seconds the access cookie lives.
     expires_in: i64,
 }
 

@@ -15,6 +15,7 @@ mod instances;
 mod logout;
 mod notify;
 mod oauth;
+mod openapi;
 mod pages;
 mod refresh;
 mod register_login;

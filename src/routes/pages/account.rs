@@ -12,6 +12,7 @@ use crate::cookies::{self, CookieValue};
 use crate::error::AppError;
 use crate::extractors::client_ip::ClientIp;
 use crate::page_session::{self, Flash};
+use crate::routes::openapi::CsrfForm;
 use crate::sessions::{self, SignOut};
 use crate::state::AppState;
 use crate::templates::{AccountPage, LandingPage};
@@ -76,6 +77,18 @@ fn account_page(
 
 /// The account, from the access cookie; or, when that is missing, expired or invalid, from a
 /// silent refresh of the refresh cookie; or else the sign-in form.
+#[utoipa::path(
+    get,
+    path = "/account",
+    tag = "pages",
+    security(("access_cookie" = []), ("refresh_cookie" = []), ()),
+    responses(
+        (status = 200, description = "The account page (after a silent refresh when needed)", content_type = "text/html"),
+        (status = 303, description = "Not signed in: `Location` is `/login?next=/account`"),
+        (status = 429, description = "Throttled; see `Retry-After`", content_type = "text/html"),
+        (status = 503, description = "Database unavailable", content_type = "text/html"),
+    )
+)]
 pub(super) async fn account(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -107,6 +120,22 @@ pub(super) async fn account(
 /// revoked), both cookies cleared, the page session emptied, then 303 to the sign-in form with
 /// the notice. If the database cannot record the revocation, the cookies are still cleared and
 /// the visitor is told to try again (503), as the API does.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "pages",
+    security(("access_cookie" = []), ()),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed out; `Location` is `/login`"),
+        (status = 400, description = "A form that cannot be read", content_type = "text/html"),
+        (status = 403, description = "Missing or wrong CSRF token, or posted from another site", content_type = "text/html"),
+        (status = 408, description = "The form was not sent in time", content_type = "text/html"),
+        (status = 413, description = "Over 64 KiB", content_type = "text/html"),
+        (status = 429, description = "Throttled; see `Retry-After`", content_type = "text/html"),
+        (status = 503, description = "Database or hashing queue busy", content_type = "text/html"),
+    )
+)]
 pub(super) async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,

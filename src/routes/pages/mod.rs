@@ -50,7 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, session_key: &Key) {
         )
         .service(page("/account").route(web::get().to(account::account)))
         .service(page("/logout").route(web::post().to(account::logout)))
-        .route("/static/app.css", web::get().to(stylesheet));
+        .service(web::resource("/static/app.css").get(stylesheet));
 }
 
 /// Registers the start page, `/`: the doorward binary's, and an embedding app's if it wants it.
@@ -58,7 +58,13 @@ pub fn configure_start_page(cfg: &mut web::ServiceConfig, at: &str) {
     cfg.route(at, web::get().to(account::landing));
 }
 
-/// `GET /static/app.css`.
+/// The pages' stylesheet.
+#[utoipa::path(
+    get,
+    path = "/static/app.css",
+    tag = "pages",
+    responses((status = 200, description = "CSS, cacheable for an hour", content_type = "text/css"))
+)]
 async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")

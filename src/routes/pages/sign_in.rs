@@ -13,6 +13,7 @@ use crate::accounts::{self, Registration};
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::client_ip::ClientIp;
 use crate::page_session::{self, Flash};
+use crate::routes::openapi::{LoginPageForm, RegisterPageForm};
 use crate::sessions;
 use crate::state::AppState;
 use crate::templates::{LoginPage, RegisterPage};
@@ -50,6 +51,14 @@ fn login_page(
     ))
 }
 
+/// The sign-in form.
+#[utoipa::path(
+    get,
+    path = "/login",
+    tag = "pages",
+    params(("next" = Option<String>, Query, description = "Where to go once signed in")),
+    responses((status = 200, description = "The form, with its CSRF token", content_type = "text/html"))
+)]
 pub(super) async fn login_form(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -65,6 +74,23 @@ pub(super) async fn login_form(
     login_page(StatusCode::OK, &session, &form)
 }
 
+/// Signs in from the form: both cookies, then 303 to `next` or `/account`.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "pages",
+    request_body(content = LoginPageForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in; `Location` is `next` or `/account`"),
+        (status = 401, description = "The form again, with \"Invalid email or password\"", content_type = "text/html"),
+        (status = 400, description = "A form that cannot be read", content_type = "text/html"),
+        (status = 403, description = "Missing or wrong CSRF token, or posted from another site", content_type = "text/html"),
+        (status = 408, description = "The form was not sent in time", content_type = "text/html"),
+        (status = 413, description = "Over 64 KiB", content_type = "text/html"),
+        (status = 429, description = "Throttled; see `Retry-After`", content_type = "text/html"),
+        (status = 503, description = "Database or hashing queue busy", content_type = "text/html"),
+    )
+)]
 pub(super) async fn login_submit(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -138,6 +164,14 @@ fn register_page(
     ))
 }
 
+/// The registration form.
+#[utoipa::path(
+    get,
+    path = "/register",
+    tag = "pages",
+    params(("next" = Option<String>, Query, description = "Where to go once registered")),
+    responses((status = 200, description = "The form, with its CSRF token", content_type = "text/html"))
+)]
 pub(super) async fn register_form(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -153,6 +187,24 @@ pub(super) async fn register_form(
 
 /// Field errors re-render with 422; a taken email re-renders with 409 (as the API answers) and
 /// the problem shown on the email field.
+/// Registers from the form and signs in, as `POST /login` does.
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "pages",
+    request_body(content = RegisterPageForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Registered and signed in; `Location` is `next` or `/account`"),
+        (status = 409, description = "The form again: the email is registered", content_type = "text/html"),
+        (status = 422, description = "The form again, with the problems next to the fields", content_type = "text/html"),
+        (status = 400, description = "A form that cannot be read", content_type = "text/html"),
+        (status = 403, description = "Missing or wrong CSRF token, or posted from another site", content_type = "text/html"),
+        (status = 408, description = "The form was not sent in time", content_type = "text/html"),
+        (status = 413, description = "Over 64 KiB", content_type = "text/html"),
+        (status = 429, description = "Throttled; see `Retry-After`", content_type = "text/html"),
+        (status = 503, description = "Database or hashing queue busy", content_type = "text/html"),
+    )
+)]
 pub(super) async fn register_submit(
     req: HttpRequest,
     state: web::Data<AppState>,
