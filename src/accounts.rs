@@ -11,7 +11,7 @@ use crate::db::models::UserRow;
 use crate::db::repo;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::{AppError, FieldErrors};
-use crate::extractors::client_ip::ClientIp;
+use crate::extractors::client_ip::Client;
 use crate::sessions::{self, IssuedSession};
 use crate::state::{AppState, now_ms};
 use crate::throttle;
@@ -67,13 +67,13 @@ impl Registration {
 /// transaction. 409 when the email is taken; 429 past `DOORWARD_REGISTER_RATE_PER_IP`.
 pub async fn register(
     state: &AppState,
-    client: ClientIp,
+    client: &Client,
     registration: Registration,
 ) -> Result<IssuedSession, AppError> {
-    state.throttle.register(client.key())?;
+    state.throttle.register(client.ip.key())?;
     let password_hash = state
         .hasher
-        .hash(client.key(), registration.password)
+        .hash(client.ip.key(), registration.password)
         .await?;
     let account = NewAccount {
         id: Uuid::new_v4().to_string(),
@@ -82,7 +82,7 @@ pub async fn register(
         password_hash,
         created_at: now_ms(),
     };
-    sessions::start_for_new_account(state, &account).await
+    sessions::start_for_new_account(state, &account, client).await
 }
 
 /// Checks the credentials and starts a session. Throttled first, before any bcrypt: per
@@ -90,13 +90,13 @@ pub async fn register(
 /// there, and the count cleared by a success).
 pub async fn sign_in(
     state: &AppState,
-    client: ClientIp,
+    client: &Client,
     email: &str,
     password: &str,
 ) -> Result<IssuedSession, AppError> {
-    state.throttle.sign_in(client.key())?;
+    state.throttle.sign_in(client.ip.key())?;
     let account = throttle::account_key(email);
-    let address = client.key().to_string();
+    let address = client.ip.key().to_string();
     let rules = state.throttle.attempt_rules(now_ms());
     if let Some(rules) = rules {
         let (key, at) = (account.clone(), address.clone());
@@ -108,7 +108,7 @@ pub async fn sign_in(
             return Err(AppError::throttled_ms(retry_after_ms));
         }
     }
-    let (user, read_at) = authenticate(state, client.key(), email, password).await?;
+    let (user, read_at) = authenticate(state, client.ip.key(), email, password).await?;
     if rules.is_some() {
         let now = now_ms();
         state
@@ -116,7 +116,7 @@ pub async fn sign_in(
             .run(move |conn| repo::record_success(conn, &account, &address, now))
             .await?;
     }
-    sessions::start(state, &user, read_at).await
+    sessions::start(state, &user, read_at, client).await
 }
 
 /// Checks an email and password. Unknown emails, malformed emails and wrong passwords all take

@@ -67,14 +67,18 @@ const EXACT_PATHS: &[&str] = &[
     "/.well-known/oauth-authorization-server",
     "/.well-known/jwks.json",
     "/openapi.json",
+    "/api/sessions",
+    "/account/sessions/end",
+    "/account/sessions/end-others",
 ];
 
-/// True for a path of doorward's under `base`: `/auth/…` or one of [`EXACT_PATHS`].
+/// True for a path of doorward's under `base`: `/auth/…`, `/api/sessions/…` or one of
+/// [`EXACT_PATHS`].
 fn is_doorward_path(base: &str, ctx: &GuardContext<'_>) -> bool {
     let Some(path) = ctx.head().uri.path().strip_prefix(base) else {
         return false;
     };
-    path.starts_with("/auth/") || EXACT_PATHS.contains(&path)
+    path.starts_with("/auth/") || path.starts_with("/api/sessions/") || EXACT_PATHS.contains(&path)
 }
 
 /// A running doorward: state loaded, revocation log followed. The log is followed for as long
@@ -289,7 +293,7 @@ fn cors(origins: &[String]) -> Cors {
     origins
         .iter()
         .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
-        .allowed_methods([Method::GET, Method::POST])
+        .allowed_methods([Method::GET, Method::POST, Method::DELETE])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .supports_credentials()
         .block_on_origin_mismatch(false)

@@ -55,6 +55,9 @@ pub enum AppError {
     /// Wrong email or password; the same answer either way.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// A resource of the caller's that does not exist (or is not theirs: the same answer).
+    #[error("{0}")]
+    NotFound(&'static str),
     /// A refresh token that is unknown, expired, revoked or reused.
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidGrant,
@@ -110,6 +113,8 @@ pub mod code {
     pub const EMAIL_TAKEN: &str = "email_taken";
     /// 401 on login.
     pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
+    /// 404.
+    pub const NOT_FOUND: &str = "not_found";
     /// 401 on refresh.
     pub const INVALID_GRANT: &str = "invalid_grant";
     /// 401 without credentials.
@@ -189,6 +194,7 @@ impl AppError {
             Self::Validation(_) => code::VALIDATION_FAILED,
             Self::EmailTaken => code::EMAIL_TAKEN,
             Self::InvalidCredentials => code::INVALID_CREDENTIALS,
+            Self::NotFound(_) => code::NOT_FOUND,
             Self::InvalidGrant => code::INVALID_GRANT,
             Self::Unauthorized => code::UNAUTHORIZED,
             Self::InvalidToken(_) => code::INVALID_TOKEN,
@@ -260,6 +266,7 @@ impl ResponseError for AppError {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::EmailTaken => StatusCode::CONFLICT,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::InvalidCredentials
             | Self::InvalidGrant
             | Self::Unauthorized

@@ -108,6 +108,10 @@ pub enum Flash {
     SignedOut,
     /// After a registration, on the account page.
     Registered,
+    /// After "Sign out" on another session, on the account page.
+    SessionEnded,
+    /// After "Sign out other devices", on the account page.
+    OthersEnded,
 }
 
 impl Flash {
@@ -115,6 +119,8 @@ impl Flash {
         match self {
             Self::SignedOut => "signed_out",
             Self::Registered => "registered",
+            Self::SessionEnded => "session_ended",
+            Self::OthersEnded => "others_ended",
         }
     }
 
@@ -123,6 +129,8 @@ impl Flash {
         match self {
             Self::SignedOut => "You have signed out.",
             Self::Registered => "Your account has been created and you are signed in.",
+            Self::SessionEnded => "That session has been signed out.",
+            Self::OthersEnded => "Your other devices have been signed out.",
         }
     }
 }

@@ -8,6 +8,8 @@
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::cookies::{self, TokenCookies};
@@ -15,11 +17,11 @@ use crate::db::models::{NewFamily, NewRefreshToken, UserRow};
 use crate::db::repo::{self, FamilyStart, Revocation, Rotation, RotationRules};
 use crate::error::AppError;
 use crate::extractors::auth::{PresentedToken, presented_token};
-use crate::extractors::client_ip::ClientIp;
+use crate::extractors::client_ip::{Client, ClientIp};
 use crate::state::{AppState, now_ms};
 use crate::tokens::jwt::{AccessClaims, IssuedAccessToken, LEEWAY_SECS, Subject};
 use crate::tokens::opaque::{OpaqueToken, OpaqueTokenHash};
-use crate::users::{CacheGeneration, NewAccount, User};
+use crate::users::{CacheGeneration, NewAccount, User, rfc3339};
 
 /// What a sign-in or refresh hands to the client, whatever the transport.
 #[derive(Debug)]
@@ -64,8 +66,9 @@ pub async fn start(
     state: &AppState,
     user: &UserRow,
     read_at: CacheGeneration,
+    client: &Client,
 ) -> Result<IssuedSession, AppError> {
-    begin(state, Owner::Existing(user, read_at)).await
+    begin(state, Owner::Existing(user, read_at), client).await
 }
 
 /// Stores a new account and begins its first family in one transaction: a registration is
@@ -73,11 +76,16 @@ pub async fn start(
 pub async fn start_for_new_account(
     state: &AppState,
     account: &NewAccount,
+    client: &Client,
 ) -> Result<IssuedSession, AppError> {
-    begin(state, Owner::New(account)).await
+    begin(state, Owner::New(account), client).await
 }
 
-async fn begin(state: &AppState, owner: Owner<'_>) -> Result<IssuedSession, AppError> {
+async fn begin(
+    state: &AppState,
+    owner: Owner<'_>,
+    client: &Client,
+) -> Result<IssuedSession, AppError> {
     let now = now_ms();
     let sid = Uuid::new_v4();
     let (refresh, hash) = new_refresh_token()?;
@@ -93,6 +101,8 @@ async fn begin(state: &AppState, owner: Owner<'_>) -> Result<IssuedSession, AppE
             state.users.generation(),
         ),
     };
+    let user_agent = client.user_agent.clone();
+    let client_ip = client.ip.address().to_string();
     let started = state
         .db
         .run(move |conn| {
@@ -105,6 +115,8 @@ async fn begin(state: &AppState, owner: Owner<'_>) -> Result<IssuedSession, AppE
                     user_id: &user_id,
                     created_at: now,
                     expires_at: family_expires_at,
+                    user_agent: user_agent.as_deref(),
+                    client_ip: Some(&client_ip),
                 },
                 &NewRefreshToken {
                     token_hash: hash.as_str(),
@@ -370,4 +382,91 @@ pub async fn sign_out_everywhere(state: &AppState, claims: &AccessClaims) -> Res
         .await?;
     state.denylist.set_cutoff(&claims.sub, cutoff, forget_at);
     Ok(())
+}
+
+/// A live session as its owner sees it (`GET /api/sessions`, the account page).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// The session's id (`sid`), for `DELETE /api/sessions/{id}`.
+    pub id: String,
+    /// When it began (the sign-in), RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When its refresh token was last rotated (else when it began), RFC 3339.
+    #[schema(format = DateTime)]
+    pub last_used_at: String,
+    /// The `User-Agent` of the sign-in, at most 256 characters.
+    pub user_agent: Option<String>,
+    /// The client address of the sign-in, as doorward saw it (`DOORWARD_TRUSTED_PROXIES`).
+    pub ip: Option<String>,
+    /// True for the session of the access token asking.
+    pub current: bool,
+}
+
+/// The caller's live sessions, most recently used first; `current` marks the caller's own.
+pub async fn list(state: &AppState, claims: &AccessClaims) -> Result<Vec<SessionView>, AppError> {
+    let user_id = claims.sub.clone();
+    let (now, ttl) = (now_ms(), state.settings.refresh_ttl_ms);
+    let rows = state
+        .db
+        .run(move |conn| repo::list_sessions(conn, &user_id, now, ttl))
+        .await?;
+    let current = claims.sid.to_string();
+    Ok(rows
+        .into_iter()
+        .map(|row| SessionView {
+            current: row.id == current,
+            created_at: rfc3339(row.created_at),
+            last_used_at: rfc3339(row.last_used_at.unwrap_or(row.created_at)),
+            id: row.id,
+            user_agent: row.user_agent,
+            ip: row.client_ip,
+        })
+        .collect())
+}
+
+/// Ends one of the caller's sessions (its own included): its refresh token is refused and its
+/// access tokens die at once, through `sid`, on every instance. 404 `not_found` when `id` is
+/// not a live session of the caller's, whoever's it may be.
+pub async fn end_session(
+    state: &AppState,
+    claims: &AccessClaims,
+    id: &str,
+) -> Result<(), AppError> {
+    let ended = end(state, claims, repo::SessionChoice::One(id.to_owned())).await?;
+    if ended == 0 {
+        return Err(AppError::NotFound("no such session"));
+    }
+    Ok(())
+}
+
+/// Ends every live session of the caller's but the caller's own; how many ended.
+pub async fn end_other_sessions(
+    state: &AppState,
+    claims: &AccessClaims,
+) -> Result<usize, AppError> {
+    end(
+        state,
+        claims,
+        repo::SessionChoice::AllBut(claims.sid.to_string()),
+    )
+    .await
+}
+
+async fn end(
+    state: &AppState,
+    claims: &AccessClaims,
+    choice: repo::SessionChoice,
+) -> Result<usize, AppError> {
+    let now = now_ms();
+    let forget_at = now + state.settings.family_memory_ms;
+    let user_id = claims.sub.clone();
+    let ended = state
+        .db
+        .run(move |conn| repo::revoke_sessions_of(conn, &user_id, &choice, now, forget_at))
+        .await?;
+    state
+        .denylist
+        .revoke_families(ended.iter().map(String::as_str), forget_at);
+    Ok(ended.len())
 }

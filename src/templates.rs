@@ -71,6 +71,8 @@ pub struct AccountPage<'a> {
     pub csrf_token: &'a str,
     /// A flash notice ("Your account has been created…").
     pub notice: Option<&'a str>,
+    /// The user's live sessions, most recently used first.
+    pub sessions: &'a [crate::sessions::SessionView],
 }
 
 /// A failure or notice with no form: 403, 413, 500, 503.

@@ -29,7 +29,8 @@ pub struct User {
     pub created_at: String,
 }
 
-fn rfc3339(unix_ms: i64) -> String {
+/// Unix ms as RFC 3339 (UTC, whole seconds), as every time in a JSON answer is written.
+pub fn rfc3339(unix_ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(unix_ms)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Secs, true)

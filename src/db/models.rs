@@ -75,6 +75,31 @@ pub struct NewFamily<'a> {
     pub created_at: i64,
     /// Unix ms.
     pub expires_at: i64,
+    /// The sign-in's `User-Agent`, cut to [`SessionRow::USER_AGENT_CHARS`].
+    pub user_agent: Option<&'a str>,
+    /// The sign-in's client address, as throttling sees it.
+    pub client_ip: Option<&'a str>,
+}
+
+/// A live session as its owner sees it (`GET /api/sessions`).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_families)]
+pub struct SessionRow {
+    /// UUID (`sid`).
+    pub id: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// The last rotation, Unix ms; `None` before the first.
+    pub last_used_at: Option<i64>,
+    /// As sent at the sign-in.
+    pub user_agent: Option<String>,
+    /// As seen at the sign-in.
+    pub client_ip: Option<String>,
+}
+
+impl SessionRow {
+    /// The most of a `User-Agent` kept.
+    pub const USER_AGENT_CHARS: usize = 256;
 }
 
 /// The columns of a `refresh_tokens` row that rotation reads.

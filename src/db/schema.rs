@@ -22,6 +22,9 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        user_agent -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+        last_used_at -> Nullable<BigInt>,
     }
 }
 

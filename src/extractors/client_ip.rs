@@ -8,9 +8,10 @@ use std::future::{Ready, ready};
 use std::net::{IpAddr, Ipv6Addr};
 
 use actix_web::dev::Payload;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, web};
 
+use crate::db::models::SessionRow;
 use crate::state::AppState;
 
 /// The address a request is throttled by.
@@ -24,6 +25,11 @@ impl ClientIp {
             .peer_addr()
             .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
         Self(client_address(peer, req.headers(), trusted_proxies))
+    }
+
+    /// The address itself, as a session records it.
+    pub fn address(self) -> IpAddr {
+        self.0
     }
 
     /// What limits are keyed on: the address, or for IPv6 its /64, since one host is commonly
@@ -41,6 +47,49 @@ impl ClientIp {
 }
 
 impl FromRequest for ClientIp {
+    type Error = Infallible;
+    type Future = Ready<Result<Self, Infallible>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(&[][..], |state| &state.trusted_proxies[..]);
+        ready(Ok(Self::of(req, trusted)))
+    }
+}
+
+/// Who is signing in: the address throttling counts, and the `User-Agent` the new session
+/// records for "your sessions" (cut to [`SessionRow::USER_AGENT_CHARS`]).
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// As [`ClientIp`] finds it.
+    pub ip: ClientIp,
+    /// As sent; `None` when absent or not visible ASCII.
+    pub user_agent: Option<String>,
+}
+
+impl Client {
+    /// The client of `req`, given the proxies whose forwarded headers are believed.
+    pub fn of(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Self {
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| {
+                ua.trim()
+                    .chars()
+                    .take(SessionRow::USER_AGENT_CHARS)
+                    .collect()
+            })
+            .filter(|ua: &String| !ua.is_empty());
+        Self {
+            ip: ClientIp::of(req, trusted_proxies),
+            user_agent,
+        }
+    }
+}
+
+impl FromRequest for Client {
     type Error = Infallible;
     type Future = Ready<Result<Self, Infallible>>;
 

@@ -1,13 +1,18 @@
-//! The protected API: routes that take [`AuthUser`] and answer JSON.
+//! The protected API: routes that take [`AuthUser`] and answer JSON: the caller's account and
+//! sessions.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, Resource, web};
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use crate::accounts;
 use crate::error::{AppError, ErrorBody};
 use crate::extractors::auth::AuthUser;
 use crate::routes::respond::no_store;
+use crate::sessions::{self, SessionView};
 use crate::state::AppState;
 use crate::users::User;
 
@@ -38,4 +43,84 @@ async fn show_me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespo
     }
     let me = accounts::find_user(&state, &user.claims.sub).await?;
     Ok(no_store(StatusCode::OK).json(&*me))
+}
+
+/// Registers `/api/sessions` and its children (`/api/me` is [`me_resource`]).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/sessions").get(list_sessions))
+        .service(web::resource("/api/sessions/revoke-others").post(revoke_other_sessions))
+        .service(web::resource("/api/sessions/{id}").delete(revoke_session));
+}
+
+/// The caller's live sessions, most recently used first.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = "json",
+    security(("bearer" = []), ("access_cookie" = []), ("oauth2_password" = [])),
+    responses(
+        (status = 200, description = "Every live session; `current` is the caller's", body = Vec<SessionView>),
+        (status = 401, description = "No valid access token", body = ErrorBody<'static>),
+        (status = 503, description = "Database unavailable", body = ErrorBody<'static>),
+    )
+)]
+async fn list_sessions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, AppError> {
+    let sessions = sessions::list(&state, &user.claims).await?;
+    Ok(no_store(StatusCode::OK).json(sessions))
+}
+
+/// Ends one of the caller's sessions, the caller's own included: its refresh token is refused
+/// and its access tokens at once.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}",
+    tag = "json",
+    params(("id" = String, Path, description = "A session's `id`, from `GET /api/sessions`")),
+    security(("bearer" = []), ("access_cookie" = []), ("oauth2_password" = [])),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, description = "No valid access token", body = ErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`", body = ErrorBody<'static>),
+        (status = 404, description = "`not_found`: not a live session of the caller's", body = ErrorBody<'static>),
+        (status = 503, description = "Database unavailable", body = ErrorBody<'static>),
+    )
+)]
+async fn revoke_session(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    sessions::end_session(&state, &user.claims, &id).await?;
+    Ok(no_store(StatusCode::NO_CONTENT).finish())
+}
+
+/// Ends every session of the caller's but the caller's own ("sign out other devices").
+#[utoipa::path(
+    post,
+    path = "/api/sessions/revoke-others",
+    tag = "json",
+    security(("bearer" = []), ("access_cookie" = []), ("oauth2_password" = [])),
+    responses(
+        (status = 200, description = "How many sessions ended", body = EndedSessions),
+        (status = 401, description = "No valid access token", body = ErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`", body = ErrorBody<'static>),
+        (status = 503, description = "Database unavailable", body = ErrorBody<'static>),
+    )
+)]
+async fn revoke_other_sessions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, AppError> {
+    let ended = sessions::end_other_sessions(&state, &user.claims).await?;
+    Ok(no_store(StatusCode::OK).json(EndedSessions { ended }))
+}
+
+/// `POST /api/sessions/revoke-others`' answer.
+#[derive(Serialize, ToSchema)]
+pub struct EndedSessions {
+    /// How many sessions were ended.
+    ended: usize,
 }

@@ -11,7 +11,7 @@ use crate::accounts::{self, Registration};
 use crate::cookies;
 use crate::error::{AppError, ErrorBody, FieldErrors};
 use crate::extractors::auth::AuthUser;
-use crate::extractors::client_ip::ClientIp;
+use crate::extractors::client_ip::{Client, ClientIp};
 use crate::extractors::json::{JsonFields, LenientJsonFields};
 use crate::sessions::{self, SignOut};
 use crate::state::AppState;
@@ -64,10 +64,10 @@ pub(super) fn credentials(body: &JsonFields) -> Result<(&str, &str), AppError> {
 )]
 async fn register(
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
-    let session = accounts::register(&state, client, registration(&body)?).await?;
+    let session = accounts::register(&state, &client, registration(&body)?).await?;
     Ok(token_pair(StatusCode::CREATED, &session))
 }
 
@@ -89,11 +89,11 @@ async fn register(
 )]
 async fn login(
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
     let (email, password) = credentials(&body)?;
-    let session = accounts::sign_in(&state, client, email, password).await?;
+    let session = accounts::sign_in(&state, &client, email, password).await?;
     Ok(token_pair(StatusCode::OK, &session))
 }
 

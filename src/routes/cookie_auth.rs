@@ -12,7 +12,7 @@ use super::respond::{error_clearing_cookies, session_cookies};
 use crate::accounts;
 use crate::cookies::{self, CookieValue};
 use crate::error::{AppError, ErrorBody};
-use crate::extractors::client_ip::ClientIp;
+use crate::extractors::client_ip::{Client, ClientIp};
 use crate::extractors::json::JsonFields;
 use crate::sessions;
 use crate::state::AppState;
@@ -44,10 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn register_with_cookies(
     req: HttpRequest,
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
-    let session = accounts::register(&state, client, registration(&body)?).await?;
+    let session = accounts::register(&state, &client, registration(&body)?).await?;
     let session = sessions::replacing_cookie_sessions(&state, &req, session).await?;
     Ok(session_cookies(StatusCode::CREATED, &session))
 }
@@ -72,11 +72,11 @@ async fn register_with_cookies(
 async fn login_with_cookies(
     req: HttpRequest,
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
     let (email, password) = credentials(&body)?;
-    let session = accounts::sign_in(&state, client, email, password).await?;
+    let session = accounts::sign_in(&state, &client, email, password).await?;
     let session = sessions::replacing_cookie_sessions(&state, &req, session).await?;
     Ok(session_cookies(StatusCode::OK, &session))
 }

@@ -38,6 +38,7 @@ pub fn configure(
     move |cfg: &mut web::ServiceConfig| {
         openapi(cfg);
         auth::configure(cfg);
+        api::configure(cfg);
         cookie_auth::configure(cfg);
         oauth(cfg);
         ws::configure(cfg);

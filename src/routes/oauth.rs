@@ -20,7 +20,7 @@ use crate::accounts;
 use crate::config::IntrospectionClient;
 use crate::csrf::{self, AllowedOrigins};
 use crate::error::{AppError, ErrorBody};
-use crate::extractors::client_ip::ClientIp;
+use crate::extractors::client_ip::Client;
 use crate::extractors::form::OAuthForm;
 use crate::sessions::{self, IssuedSession};
 use crate::state::AppState;
@@ -171,7 +171,7 @@ pub struct TokenResponse<'a> {
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     form: Result<OAuthForm, AppError>,
 ) -> HttpResponse {
     if let Some(refusal) = from_another_site(&req) {
@@ -181,7 +181,7 @@ async fn token(
         Ok(form) => form,
         Err(error) => return oauth_failure(error),
     };
-    match grant(&state, client, &form).await {
+    match grant(&state, &client, &form).await {
         Ok(session) => no_store(StatusCode::OK).json(TokenResponse {
             access_token: &session.access.token,
             token_type: "Bearer",
@@ -216,7 +216,7 @@ fn required<'a>(form: &'a OAuthForm, name: &str) -> Result<&'a str, Failure> {
 
 async fn grant(
     state: &AppState,
-    client: ClientIp,
+    client: &Client,
     form: &OAuthForm,
 ) -> Result<IssuedSession, Failure> {
     // FastAPI's `OAuth2PasswordRequestForm` clients send no grant_type at all.
@@ -226,7 +226,7 @@ async fn grant(
         None if implied_password => {}
         Some("refresh_token") => {
             let token = required(form, "refresh_token")?;
-            return Ok(sessions::refresh(state, client, token).await?);
+            return Ok(sessions::refresh(state, client.ip, token).await?);
         }
         None => {
             return Err(Failure::OAuth(OAuthError::bad_request(

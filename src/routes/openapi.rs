@@ -180,6 +180,17 @@ pub struct CsrfForm {
     csrf_token: String,
 }
 
+/// The account page's form that ends one session.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema only: the handler reads the form itself")]
+pub struct EndSessionForm {
+    /// The page session's CSRF token, from the form's hidden field.
+    #[schema(min_length = 1)]
+    csrf_token: String,
+    /// The session's `id`.
+    session: String,
+}
+
 /// The document's source: every path and the schemas they name.
 #[derive(OpenApi)]
 #[openapi(
@@ -198,6 +209,9 @@ pub struct CsrfForm {
         cookie_auth::login_with_cookies,
         cookie_auth::refresh_cookies,
         api::show_me,
+        api::list_sessions,
+        api::revoke_session,
+        api::revoke_other_sessions,
         forward_auth::verify,
         ws::issue_ticket,
         ws::open_socket,
@@ -213,6 +227,8 @@ pub struct CsrfForm {
         pages::sign_in::register_submit,
         pages::account::account,
         pages::account::logout,
+        pages::account::end_session,
+        pages::account::end_other_sessions,
         pages::stylesheet,
     ),
     components(schemas(ErrorBody<'static>, FieldErrors, User)),

@@ -19,6 +19,7 @@ mod openapi;
 mod pages;
 mod refresh;
 mod register_login;
+mod sessions;
 mod signing_keys;
 mod slow_clients;
 mod storage_faults;

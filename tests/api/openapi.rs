@@ -59,6 +59,9 @@ async fn the_document_describes_every_route_and_its_security(backend: Backend) {
         "/auth/cookie/login",
         "/auth/cookie/refresh",
         "/api/me",
+        "/api/sessions",
+        "/api/sessions/{id}",
+        "/api/sessions/revoke-others",
         "/auth/verify",
         "/auth/ws-ticket",
         "/ws",
@@ -72,6 +75,8 @@ async fn the_document_describes_every_route_and_its_security(backend: Backend) {
         "/register",
         "/account",
         "/logout",
+        "/account/sessions/end",
+        "/account/sessions/end-others",
         "/static/app.css",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");

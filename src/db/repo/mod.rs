@@ -16,11 +16,12 @@ pub mod tickets;
 pub mod users;
 
 pub use revocations::{
-    Revocation, database_clock_ms, purge_expired, read_log, revoke, revoke_all_sessions,
+    Revocation, SessionChoice, database_clock_ms, purge_expired, read_log, revoke,
+    revoke_all_sessions, revoke_sessions_of,
 };
 pub use sessions::{
-    FamilyStart, Rotation, RotationRules, find_family_of_refresh_token, rotate_refresh_token,
-    start_family,
+    FamilyStart, Rotation, RotationRules, find_family_of_refresh_token, list_sessions,
+    rotate_refresh_token, start_family,
 };
 pub use sign_in_attempts::{
     AttemptRules, AttemptVerdict, claim_attempt, purge_attempts, record_success,

@@ -53,6 +53,50 @@ pub struct Revocation {
     pub family_forget_at: i64,
 }
 
+/// Which of a user's sessions to end.
+#[derive(Debug, Clone)]
+pub enum SessionChoice {
+    /// This one, if it is the user's and live.
+    One(String),
+    /// Every live one but this ("sign out other devices").
+    AllBut(String),
+}
+
+/// Ends the user's live sessions `choice` names, in one transaction, and returns their ids:
+/// none when `One` names a session that is not the user's or has ended.
+pub fn revoke_sessions_of(
+    conn: &mut DbConn,
+    user_id: &str,
+    choice: &SessionChoice,
+    now: i64,
+    family_forget_at: i64,
+) -> QueryResult<Vec<String>> {
+    conn.transaction(|conn| {
+        let live = refresh_families::table
+            .filter(refresh_families::user_id.eq(user_id))
+            .filter(refresh_families::revoked_at.is_null())
+            .filter(refresh_families::expires_at.gt(now))
+            .select(refresh_families::id)
+            .into_boxed();
+        let family_ids: Vec<String> = match choice {
+            SessionChoice::One(id) => live.filter(refresh_families::id.eq(id)).load(conn)?,
+            SessionChoice::AllBut(id) => live.filter(refresh_families::id.ne(id)).load(conn)?,
+        };
+        if !family_ids.is_empty() {
+            revoke(
+                conn,
+                &Revocation {
+                    jtis: Vec::new(),
+                    family_ids: family_ids.clone(),
+                    now,
+                    family_forget_at,
+                },
+            )?;
+        }
+        Ok(family_ids)
+    })
+}
+
 /// Denylists the `jti`s and revokes the families, in one transaction.
 pub fn revoke(conn: &mut DbConn, revocation: &Revocation) -> QueryResult<()> {
     conn.transaction(|conn| {

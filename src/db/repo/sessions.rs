@@ -7,7 +7,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use super::revocations::revoke_reused_family;
 use super::users::{find_user_by_email, insert_user, lock_user};
 use crate::db::DbConn;
-use crate::db::models::{FamilyRow, NewFamily, NewRefreshToken, NewUser, RefreshTokenRow, UserRow};
+use crate::db::models::{
+    FamilyRow, NewFamily, NewRefreshToken, NewUser, RefreshTokenRow, SessionRow, UserRow,
+};
 use crate::db::schema::{refresh_families, refresh_tokens};
 
 /// How a sign-in's transaction ended.
@@ -207,6 +209,9 @@ pub fn rotate_refresh_token(
                 parent_hash: Some(presented),
             })
             .execute(conn)?;
+        diesel::update(refresh_families::table.find(&family.id))
+            .set(refresh_families::last_used_at.eq(now))
+            .execute(conn)?;
         Ok(Rotation::Rotated {
             user,
             family_id: family.id,
@@ -240,6 +245,33 @@ fn is_unused(conn: &mut DbConn, replaced_by: Option<&str>) -> QueryResult<bool> 
         .first::<Option<i64>>(conn)
         .optional()?;
     Ok(matches!(rotated_at, Some(None)))
+}
+
+/// The user's live sessions, most recently used first: not revoked, not past
+/// `SESSION_MAX_AGE`, and used (begun or rotated) within `refresh_ttl` ms, so their last
+/// refresh token has not expired.
+pub fn list_sessions(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: i64,
+    refresh_ttl: i64,
+) -> QueryResult<Vec<SessionRow>> {
+    let used_since = now - refresh_ttl;
+    let mut sessions: Vec<SessionRow> = refresh_families::table
+        .filter(refresh_families::user_id.eq(user_id))
+        .filter(refresh_families::revoked_at.is_null())
+        .filter(refresh_families::expires_at.gt(now))
+        .filter(
+            refresh_families::last_used_at
+                .gt(used_since)
+                .or(refresh_families::last_used_at
+                    .is_null()
+                    .and(refresh_families::created_at.gt(used_since))),
+        )
+        .select(SessionRow::as_select())
+        .load(conn)?;
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.last_used_at.unwrap_or(s.created_at)));
+    Ok(sessions)
 }
 
 /// The family a refresh token belongs to, if the token is known.
@@ -300,6 +332,8 @@ mod tests {
                 user_id: "u1",
                 created_at: 0,
                 expires_at: 1_000_000,
+                user_agent: None,
+                client_ip: None,
             },
             &NewRefreshToken {
                 token_hash: "t0",
@@ -334,6 +368,8 @@ mod tests {
                     user_id: "u2",
                     created_at: 0,
                     expires_at: 1_000_000,
+                    user_agent: None,
+                    client_ip: None,
                 };
                 let token = NewRefreshToken {
                     token_hash: "t9",

@@ -1,5 +1,7 @@
 //! `GET /`, `GET /account` and `POST /logout`.
 
+use std::sync::Arc;
+
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -12,18 +14,19 @@ use crate::cookies::{self, CookieValue};
 use crate::error::AppError;
 use crate::extractors::client_ip::ClientIp;
 use crate::page_session::{self, Flash};
-use crate::routes::openapi::CsrfForm;
+use crate::routes::openapi::{CsrfForm, EndSessionForm};
 use crate::sessions::{self, SignOut};
 use crate::state::AppState;
 use crate::templates::{AccountPage, LandingPage};
+use crate::tokens::jwt::AccessClaims;
 use crate::users::User;
 
-/// The user behind a valid, unrevoked access cookie, without touching the cookies. A database
-/// outage is an error, never "signed out".
+/// A valid, unrevoked access cookie's claims and user, without touching the cookies. A
+/// database outage is an error, never "signed out".
 async fn cookie_user(
     state: &AppState,
     req: &HttpRequest,
-) -> Result<Option<std::sync::Arc<User>>, AppError> {
+) -> Result<Option<(Arc<AccessClaims>, Arc<User>)>, AppError> {
     let CookieValue::One(token) = cookies::read(req.headers()).access else {
         return Ok(None);
     };
@@ -31,7 +34,7 @@ async fn cookie_user(
         return Ok(None);
     };
     match accounts::find_user(state, &claims.sub).await {
-        Ok(user) => Ok(Some(user)),
+        Ok(user) => Ok(Some((claims, user))),
         Err(AppError::InvalidToken(_)) => Ok(None),
         Err(e) => Err(e),
     }
@@ -55,13 +58,16 @@ fn to_login_for_account(state: &AppState, clear_cookies: bool) -> HttpResponse {
     builder.finish()
 }
 
-fn account_page(
+async fn account_page(
     mut builder: HttpResponseBuilder,
+    state: &AppState,
     session: &Session,
-    user: &User,
+    (claims, user): (&AccessClaims, &User),
 ) -> Result<HttpResponse, PageError> {
+    let sessions = sessions::list(state, claims).await?;
     let csrf_token = page_session::csrf_token(session).map_err(AppError::internal)?;
-    let notice = page_session::take_flash(session, &[Flash::Registered]).map(Flash::message);
+    let accepted = [Flash::Registered, Flash::SessionEnded, Flash::OthersEnded];
+    let notice = page_session::take_flash(session, &accepted).map(Flash::message);
     builder.insert_header((header::VARY, "Cookie"));
     Ok(render(
         builder,
@@ -71,6 +77,7 @@ fn account_page(
             role: user.role.as_str(),
             csrf_token: &csrf_token,
             notice,
+            sessions: &sessions,
         },
     ))
 }
@@ -98,8 +105,14 @@ pub(super) async fn account(
     if found.any_duplicate() {
         return Ok(to_login_for_account(&state, true));
     }
-    if let Some(user) = cookie_user(&state, &req).await? {
-        return account_page(page_builder(StatusCode::OK), &session, &user);
+    if let Some((claims, user)) = cookie_user(&state, &req).await? {
+        return account_page(
+            page_builder(StatusCode::OK),
+            &state,
+            &session,
+            (&claims, &user),
+        )
+        .await;
     }
     let CookieValue::One(refresh_token) = found.refresh else {
         return Ok(to_login_for_account(&state, found.any_present()));
@@ -107,9 +120,12 @@ pub(super) async fn account(
     let client = ClientIp::of(&req, &state.trusted_proxies);
     match sessions::refresh(&state, client, refresh_token).await {
         Ok(issued) => {
+            let claims = state
+                .verify_access_token(&issued.access.token)
+                .map_err(|e| AppError::internal(std::io::Error::other(e)))?;
             let mut builder = page_builder(StatusCode::OK);
             cookies::set_both(&mut builder, issued.cookies());
-            account_page(builder, &session, &issued.user)
+            account_page(builder, &state, &session, (&claims, &issued.user)).await
         }
         Err(AppError::InvalidGrant) => Ok(to_login_for_account(&state, true)),
         Err(e) => Err(e.into()),
@@ -157,4 +173,70 @@ pub(super) async fn logout(
             error.render_into(builder)
         }
     }
+}
+
+/// The account page's "Sign out" next to another session: that session ends (its tokens die at
+/// once), then 303 back to the account page with a notice. Without a valid access cookie, 303 to
+/// the sign-in form (the account page refreshes it first, so its forms carry one).
+#[utoipa::path(
+    post,
+    path = "/account/sessions/end",
+    tag = "pages",
+    security(("access_cookie" = [])),
+    request_body(content = EndSessionForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Ended (or not the user's: nothing happens); `Location` is `/account`, or `/login` without a valid access cookie"),
+        (status = 400, description = "A form that cannot be read", content_type = "text/html"),
+        (status = 403, description = "Missing or wrong CSRF token, or posted from another site", content_type = "text/html"),
+        (status = 408, description = "The form was not sent in time", content_type = "text/html"),
+        (status = 413, description = "Over 64 KiB", content_type = "text/html"),
+        (status = 503, description = "Database unavailable", content_type = "text/html"),
+    )
+)]
+pub(super) async fn end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    CheckedForm(fields): CheckedForm,
+) -> Result<HttpResponse, PageError> {
+    let Some((claims, _)) = cookie_user(&state, &req).await? else {
+        return Ok(to_login_for_account(&state, false));
+    };
+    let id = fields.get("session").unwrap_or_default();
+    match sessions::end_session(&state, &claims, id).await {
+        Ok(()) => page_session::set_flash(&session, Flash::SessionEnded),
+        Err(AppError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&state.path("/account")).finish())
+}
+
+/// The account page's "Sign out other devices": every other session ends, then 303 back.
+#[utoipa::path(
+    post,
+    path = "/account/sessions/end-others",
+    tag = "pages",
+    security(("access_cookie" = [])),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Ended; `Location` is `/account`, or `/login` without a valid access cookie"),
+        (status = 400, description = "A form that cannot be read", content_type = "text/html"),
+        (status = 403, description = "Missing or wrong CSRF token, or posted from another site", content_type = "text/html"),
+        (status = 408, description = "The form was not sent in time", content_type = "text/html"),
+        (status = 413, description = "Over 64 KiB", content_type = "text/html"),
+        (status = 503, description = "Database unavailable", content_type = "text/html"),
+    )
+)]
+pub(super) async fn end_other_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    _checked: CheckedForm,
+) -> Result<HttpResponse, PageError> {
+    let Some((claims, _)) = cookie_user(&state, &req).await? else {
+        return Ok(to_login_for_account(&state, false));
+    };
+    sessions::end_other_sessions(&state, &claims).await?;
+    page_session::set_flash(&session, Flash::OthersEnded);
+    Ok(see_other(&state.path("/account")).finish())
 }

@@ -11,7 +11,7 @@ use super::response::{
 };
 use crate::accounts::{self, Registration};
 use crate::error::{AppError, FieldErrors};
-use crate::extractors::client_ip::ClientIp;
+use crate::extractors::client_ip::Client;
 use crate::page_session::{self, Flash};
 use crate::routes::openapi::{LoginPageForm, RegisterPageForm};
 use crate::sessions;
@@ -94,14 +94,14 @@ pub(super) async fn login_form(
 pub(super) async fn login_submit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     session: Session,
     CheckedForm(fields): CheckedForm,
 ) -> Result<HttpResponse, PageError> {
     let next = safe_next(fields.get("next"), &state.redirect_hosts);
     let email = fields.get("email").unwrap_or_default();
     let password = fields.get("password").unwrap_or_default();
-    let issued = match accounts::sign_in(&state, client, email, password).await {
+    let issued = match accounts::sign_in(&state, &client, email, password).await {
         Ok(issued) => issued,
         Err(AppError::InvalidCredentials) => {
             let form = LoginForm {
@@ -208,7 +208,7 @@ pub(super) async fn register_form(
 pub(super) async fn register_submit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     session: Session,
     CheckedForm(fields): CheckedForm,
 ) -> Result<HttpResponse, PageError> {
@@ -227,7 +227,7 @@ pub(super) async fn register_submit(
         name,
         FieldErrors::default(),
     ) {
-        Ok(registration) => accounts::register(&state, client, registration).await,
+        Ok(registration) => accounts::register(&state, &client, registration).await,
         Err(e) => Err(e),
     };
     let issued = match registered {
