@@ -15,6 +15,7 @@ use crate::extractors::client_ip::Client;
 use crate::sessions::{self, IssuedSession};
 use crate::state::{AppState, now_ms};
 use crate::throttle;
+use crate::tokens::jwt::AccessClaims;
 use crate::users::{CacheGeneration, NewAccount, User};
 
 /// A validated registration request.
@@ -85,15 +86,55 @@ pub async fn register(
     sessions::start_for_new_account(state, &account, client).await
 }
 
-/// Checks the credentials and starts a session. Throttled first, before any bcrypt: per
-/// address in memory, then per account and address in the database (the attempt is counted
-/// there, and the count cleared by a success).
+/// Checks the credentials and starts a session.
 pub async fn sign_in(
     state: &AppState,
     client: &Client,
     email: &str,
     password: &str,
 ) -> Result<IssuedSession, AppError> {
+    let (user, read_at) = check_password(state, client, email, password).await?;
+    sessions::start(state, &user, read_at, client).await
+}
+
+/// Changes a signed-in user's password: the current one is checked as a sign-in checks it
+/// (same throttles, same bcrypt pool), the new one hashed, then in one transaction the hash is
+/// replaced and every other session of the user ended; the caller's own goes on. A wrong
+/// current password is 422 with `fields.current_password`.
+pub async fn change_password(
+    state: &AppState,
+    client: &Client,
+    claims: &AccessClaims,
+    current: &str,
+    new: Password,
+) -> Result<(), AppError> {
+    let wrong = || {
+        let mut errors = FieldErrors::default();
+        errors.add("current_password", "is not your password");
+        AppError::Validation(errors)
+    };
+    let (user, _) = match check_password(state, client, &claims.email, current).await {
+        Ok(found) => found,
+        Err(AppError::InvalidCredentials) => return Err(wrong()),
+        Err(e) => return Err(e),
+    };
+    // The token's email may name another account by now (an operator's change).
+    if user.id != claims.sub {
+        return Err(wrong());
+    }
+    let hash = state.hasher.hash(client.ip.key(), new).await?;
+    sessions::replace_password(state, claims, hash).await
+}
+
+/// Checks an email and password for a sign-in or a password change. Throttled first, before
+/// any bcrypt: per address in memory, then per account and address in the database (the
+/// attempt is counted there, and the count cleared by a success).
+async fn check_password(
+    state: &AppState,
+    client: &Client,
+    email: &str,
+    password: &str,
+) -> Result<(UserRow, CacheGeneration), AppError> {
     state.throttle.sign_in(client.ip.key())?;
     let account = throttle::account_key(email);
     let address = client.ip.key().to_string();
@@ -108,7 +149,7 @@ pub async fn sign_in(
             return Err(AppError::throttled_ms(retry_after_ms));
         }
     }
-    let (user, read_at) = authenticate(state, client.ip.key(), email, password).await?;
+    let found = authenticate(state, client.ip.key(), email, password).await?;
     if rules.is_some() {
         let now = now_ms();
         state
@@ -116,7 +157,7 @@ pub async fn sign_in(
             .run(move |conn| repo::record_success(conn, &account, &address, now))
             .await?;
     }
-    sessions::start(state, &user, read_at, client).await
+    Ok(found)
 }
 
 /// Checks an email and password. Unknown emails, malformed emails and wrong passwords all take

@@ -68,8 +68,10 @@ const EXACT_PATHS: &[&str] = &[
     "/.well-known/jwks.json",
     "/openapi.json",
     "/api/sessions",
+    "/api/password",
     "/account/sessions/end",
     "/account/sessions/end-others",
+    "/account/password",
 ];
 
 /// True for a path of doorward's under `base`: `/auth/…`, `/api/sessions/…` or one of

@@ -112,6 +112,8 @@ pub enum Flash {
     SessionEnded,
     /// After "Sign out other devices", on the account page.
     OthersEnded,
+    /// After "Change password", on the account page.
+    PasswordChanged,
 }
 
 impl Flash {
@@ -121,6 +123,7 @@ impl Flash {
             Self::Registered => "registered",
             Self::SessionEnded => "session_ended",
             Self::OthersEnded => "others_ended",
+            Self::PasswordChanged => "password_changed",
         }
     }
 
@@ -131,6 +134,9 @@ impl Flash {
             Self::Registered => "Your account has been created and you are signed in.",
             Self::SessionEnded => "That session has been signed out.",
             Self::OthersEnded => "Your other devices have been signed out.",
+            Self::PasswordChanged => {
+                "Your password has been changed, and your other devices signed out."
+            }
         }
     }
 }

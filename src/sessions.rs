@@ -470,3 +470,26 @@ async fn end(
         .revoke_families(ended.iter().map(String::as_str), forget_at);
     Ok(ended.len())
 }
+
+/// Stores a new password hash and ends every other session of the user, in one transaction:
+/// a password change that is acknowledged has signed out whoever knew the old one.
+pub async fn replace_password(
+    state: &AppState,
+    claims: &AccessClaims,
+    password_hash: String,
+) -> Result<(), AppError> {
+    let now = now_ms();
+    let forget_at = now + state.settings.family_memory_ms;
+    let user_id = claims.sub.clone();
+    let keep = repo::SessionChoice::AllBut(claims.sid.to_string());
+    let ended = state
+        .db
+        .run(move |conn| {
+            repo::replace_password(conn, &user_id, &password_hash, &keep, now, forget_at)
+        })
+        .await?;
+    state
+        .denylist
+        .revoke_families(ended.iter().map(String::as_str), forget_at);
+    Ok(())
+}

@@ -73,6 +73,10 @@ pub struct AccountPage<'a> {
     pub notice: Option<&'a str>,
     /// The user's live sessions, most recently used first.
     pub sessions: &'a [crate::sessions::SessionView],
+    /// The password form's problems with the current password.
+    pub current_password_errors: &'a [String],
+    /// The password form's problems with the new password.
+    pub new_password_errors: &'a [String],
 }
 
 /// A failure or notice with no form: 403, 413, 500, 503.

@@ -9,8 +9,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::accounts;
-use crate::error::{AppError, ErrorBody};
+use crate::domain::Password;
+use crate::error::{AppError, ErrorBody, FieldErrors};
 use crate::extractors::auth::AuthUser;
+use crate::extractors::client_ip::Client;
+use crate::extractors::json::JsonFields;
+use crate::routes::openapi::ChangePasswordRequest;
 use crate::routes::respond::no_store;
 use crate::sessions::{self, SessionView};
 use crate::state::AppState;
@@ -49,7 +53,61 @@ async fn show_me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespo
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/sessions").get(list_sessions))
         .service(web::resource("/api/sessions/revoke-others").post(revoke_other_sessions))
-        .service(web::resource("/api/sessions/{id}").delete(revoke_session));
+        .service(web::resource("/api/sessions/{id}").delete(revoke_session))
+        .service(web::resource("/api/password").post(change_password));
+}
+
+/// A password change's fields, validated; every problem is reported at once.
+pub fn password_change(
+    current: Option<&str>,
+    new: Option<&str>,
+    mut errors: FieldErrors,
+) -> Result<(String, Password), AppError> {
+    let new = new.and_then(|raw| {
+        Password::parse_new(raw)
+            .map_err(|problems| {
+                problems
+                    .into_iter()
+                    .for_each(|p| errors.add("new_password", p))
+            })
+            .ok()
+    });
+    match (current, new) {
+        (Some(current), Some(new)) if errors.is_empty() => Ok((current.to_owned(), new)),
+        _ => Err(AppError::Validation(errors)),
+    }
+}
+
+/// Changes the caller's password; every other session of theirs ends.
+#[utoipa::path(
+    post,
+    path = "/api/password",
+    tag = "json",
+    request_body = ChangePasswordRequest,
+    security(("bearer" = []), ("access_cookie" = []), ("oauth2_password" = [])),
+    responses(
+        (status = 204, description = "Changed; every other session ended, this one goes on"),
+        (status = 400, description = "Not JSON, or not an object", body = ErrorBody<'static>),
+        (status = 401, description = "No valid access token", body = ErrorBody<'static>),
+        (status = 403, description = "`csrf_failed`", body = ErrorBody<'static>),
+        (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
+        (status = 422, description = "`validation_failed`: `current_password` wrong, or `new_password` against the rules", body = ErrorBody<'static>),
+        (status = 429, description = "Throttled, as sign-ins are; see `Retry-After`", body = ErrorBody<'static>),
+        (status = 503, description = "Database or hashing queue busy", body = ErrorBody<'static>),
+    )
+)]
+async fn change_password(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    client: Client,
+    body: JsonFields,
+) -> Result<HttpResponse, AppError> {
+    let mut errors = FieldErrors::default();
+    let current = body.required_str("current_password", &mut errors);
+    let new = body.required_str("new_password", &mut errors);
+    let (current, new) = password_change(current, new, errors)?;
+    accounts::change_password(&state, &client, &user.claims, &current, new).await?;
+    Ok(no_store(StatusCode::NO_CONTENT).finish())
 }
 
 /// The caller's live sessions, most recently used first.

@@ -82,6 +82,21 @@ pub struct RefreshRequest {
     refresh_token: String,
 }
 
+/// `POST /api/password`'s body.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "a schema only: the handler reads the fields one by one"
+)]
+pub struct ChangePasswordRequest {
+    /// The password now.
+    #[schema(min_length = 1)]
+    current_password: String,
+    /// The new one, by the registration rules.
+    #[schema(min_length = 8, max_length = 72)]
+    new_password: String,
+}
+
 /// `POST /auth/token`'s form: one of the two grants.
 #[derive(ToSchema)]
 #[allow(dead_code, reason = "a schema only: the handler reads the form itself")]
@@ -191,6 +206,19 @@ pub struct EndSessionForm {
     session: String,
 }
 
+/// The account page's password form.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema only: the handler reads the form itself")]
+pub struct ChangePasswordForm {
+    /// The page session's CSRF token, from the form's hidden field.
+    #[schema(min_length = 1)]
+    csrf_token: String,
+    /// As `ChangePasswordRequest.current_password`.
+    current_password: String,
+    /// As `ChangePasswordRequest.new_password`.
+    new_password: String,
+}
+
 /// The document's source: every path and the schemas they name.
 #[derive(OpenApi)]
 #[openapi(
@@ -212,6 +240,7 @@ pub struct EndSessionForm {
         api::list_sessions,
         api::revoke_session,
         api::revoke_other_sessions,
+        api::change_password,
         forward_auth::verify,
         ws::issue_ticket,
         ws::open_socket,
@@ -229,6 +258,7 @@ pub struct EndSessionForm {
         pages::account::logout,
         pages::account::end_session,
         pages::account::end_other_sessions,
+        pages::account::change_password,
         pages::stylesheet,
     ),
     components(schemas(ErrorBody<'static>, FieldErrors, User)),

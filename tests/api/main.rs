@@ -17,6 +17,7 @@ mod notify;
 mod oauth;
 mod openapi;
 mod pages;
+mod password;
 mod refresh;
 mod register_login;
 mod sessions;

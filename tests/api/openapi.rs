@@ -62,6 +62,7 @@ async fn the_document_describes_every_route_and_its_security(backend: Backend) {
         "/api/sessions",
         "/api/sessions/{id}",
         "/api/sessions/revoke-others",
+        "/api/password",
         "/auth/verify",
         "/auth/ws-ticket",
         "/ws",
@@ -77,6 +78,7 @@ async fn the_document_describes_every_route_and_its_security(backend: Backend) {
         "/logout",
         "/account/sessions/end",
         "/account/sessions/end-others",
+        "/account/password",
         "/static/app.css",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");

@@ -16,8 +16,8 @@ pub mod tickets;
 pub mod users;
 
 pub use revocations::{
-    Revocation, SessionChoice, database_clock_ms, purge_expired, read_log, revoke,
-    revoke_all_sessions, revoke_sessions_of,
+    Revocation, SessionChoice, database_clock_ms, purge_expired, read_log, replace_password,
+    revoke, revoke_all_sessions, revoke_sessions_of,
 };
 pub use sessions::{
     FamilyStart, Rotation, RotationRules, find_family_of_refresh_token, list_sessions,

@@ -13,7 +13,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::users::{lock_family_owners, lock_user};
+use super::users::{lock_family_owners, lock_user, update_password_hash};
 use crate::db::DbConn;
 use crate::db::models::{LogEntry, NewLogEntry, log_kind};
 use crate::db::schema::{refresh_families, refresh_tokens, revocation_log, users};
@@ -94,6 +94,22 @@ pub fn revoke_sessions_of(
             )?;
         }
         Ok(family_ids)
+    })
+}
+
+/// Replaces the user's password hash and ends the sessions `keep` spares, in one transaction;
+/// the ended sessions' ids.
+pub fn replace_password(
+    conn: &mut DbConn,
+    user_id: &str,
+    password_hash: &str,
+    keep: &SessionChoice,
+    now: i64,
+    family_forget_at: i64,
+) -> QueryResult<Vec<String>> {
+    conn.transaction(|conn| {
+        update_password_hash(conn, user_id, password_hash)?;
+        revoke_sessions_of(conn, user_id, keep, now, family_forget_at)
     })
 }
 

@@ -11,10 +11,11 @@ use super::form::CheckedForm;
 use super::response::{PageError, page_builder, render, see_other};
 use crate::accounts;
 use crate::cookies::{self, CookieValue};
-use crate::error::AppError;
-use crate::extractors::client_ip::ClientIp;
+use crate::error::{AppError, FieldErrors};
+use crate::extractors::client_ip::{Client, ClientIp};
 use crate::page_session::{self, Flash};
-use crate::routes::openapi::{CsrfForm, EndSessionForm};
+use crate::routes::api::password_change;
+use crate::routes::openapi::{ChangePasswordForm, CsrfForm, EndSessionForm};
 use crate::sessions::{self, SignOut};
 use crate::state::AppState;
 use crate::templates::{AccountPage, LandingPage};
@@ -63,10 +64,16 @@ async fn account_page(
     state: &AppState,
     session: &Session,
     (claims, user): (&AccessClaims, &User),
+    password_errors: &FieldErrors,
 ) -> Result<HttpResponse, PageError> {
     let sessions = sessions::list(state, claims).await?;
     let csrf_token = page_session::csrf_token(session).map_err(AppError::internal)?;
-    let accepted = [Flash::Registered, Flash::SessionEnded, Flash::OthersEnded];
+    let accepted = [
+        Flash::Registered,
+        Flash::SessionEnded,
+        Flash::OthersEnded,
+        Flash::PasswordChanged,
+    ];
     let notice = page_session::take_flash(session, &accepted).map(Flash::message);
     builder.insert_header((header::VARY, "Cookie"));
     Ok(render(
@@ -78,6 +85,8 @@ async fn account_page(
             csrf_token: &csrf_token,
             notice,
             sessions: &sessions,
+            current_password_errors: password_errors.get("current_password"),
+            new_password_errors: password_errors.get("new_password"),
         },
     ))
 }
@@ -106,13 +115,9 @@ pub(super) async fn account(
         return Ok(to_login_for_account(&state, true));
     }
     if let Some((claims, user)) = cookie_user(&state, &req).await? {
-        return account_page(
-            page_builder(StatusCode::OK),
-            &state,
-            &session,
-            (&claims, &user),
-        )
-        .await;
+        let no_errors = FieldErrors::default();
+        let page = page_builder(StatusCode::OK);
+        return account_page(page, &state, &session, (&claims, &user), &no_errors).await;
     }
     let CookieValue::One(refresh_token) = found.refresh else {
         return Ok(to_login_for_account(&state, found.any_present()));
@@ -125,7 +130,8 @@ pub(super) async fn account(
                 .map_err(|e| AppError::internal(std::io::Error::other(e)))?;
             let mut builder = page_builder(StatusCode::OK);
             cookies::set_both(&mut builder, issued.cookies());
-            account_page(builder, &state, &session, (&claims, &issued.user)).await
+            let user = (&*claims, &*issued.user);
+            account_page(builder, &state, &session, user, &FieldErrors::default()).await
         }
         Err(AppError::InvalidGrant) => Ok(to_login_for_account(&state, true)),
         Err(e) => Err(e.into()),
@@ -239,4 +245,57 @@ pub(super) async fn end_other_sessions(
     sessions::end_other_sessions(&state, &claims).await?;
     page_session::set_flash(&session, Flash::OthersEnded);
     Ok(see_other(&state.path("/account")).finish())
+}
+
+/// The account page's "Change password" form: as `POST /api/password` (every other session
+/// ends), then 303 back with a notice; problems re-render the page with 422 beside the fields.
+#[utoipa::path(
+    post,
+    path = "/account/password",
+    tag = "pages",
+    security(("access_cookie" = [])),
+    request_body(content = ChangePasswordForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Changed; `Location` is `/account`, or `/login` without a valid access cookie"),
+        (status = 400, description = "A form that cannot be read", content_type = "text/html"),
+        (status = 403, description = "Missing or wrong CSRF token, or posted from another site", content_type = "text/html"),
+        (status = 408, description = "The form was not sent in time", content_type = "text/html"),
+        (status = 413, description = "Over 64 KiB", content_type = "text/html"),
+        (status = 422, description = "The account page again, with the problems beside the fields", content_type = "text/html"),
+        (status = 429, description = "Throttled; see `Retry-After`", content_type = "text/html"),
+        (status = 503, description = "Database or hashing queue busy", content_type = "text/html"),
+    )
+)]
+pub(super) async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    client: Client,
+    CheckedForm(fields): CheckedForm,
+) -> Result<HttpResponse, PageError> {
+    let Some((claims, user)) = cookie_user(&state, &req).await? else {
+        return Ok(to_login_for_account(&state, false));
+    };
+    let mut errors = FieldErrors::default();
+    let current = fields.get("current_password").filter(|v| !v.is_empty());
+    if current.is_none() {
+        errors.add("current_password", "is required");
+    }
+    let changed = match password_change(current, fields.get("new_password"), errors) {
+        Ok((current, new)) => {
+            accounts::change_password(&state, &client, &claims, &current, new).await
+        }
+        Err(e) => Err(e),
+    };
+    match changed {
+        Ok(()) => {
+            page_session::set_flash(&session, Flash::PasswordChanged);
+            Ok(see_other(&state.path("/account")).finish())
+        }
+        Err(AppError::Validation(errors)) => {
+            let page = page_builder(StatusCode::UNPROCESSABLE_ENTITY);
+            account_page(page, &state, &session, (&claims, &user), &errors).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }

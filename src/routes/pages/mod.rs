@@ -51,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, session_key: &Key) {
         .service(page("/account").route(web::get().to(account::account)))
         .service(page("/logout").route(web::post().to(account::logout)))
         .service(page("/account/sessions/end").route(web::post().to(account::end_session)))
+        .service(page("/account/password").route(web::post().to(account::change_password)))
         .service(
             page("/account/sessions/end-others").route(web::post().to(account::end_other_sessions)),
         )
