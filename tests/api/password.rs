@@ -61,7 +61,12 @@ async fn a_wrong_current_or_weak_new_password_changes_nothing(backend: Backend) 
     );
     let weak = change(&app, &here, &user.password, "password").await;
     let body = assert_error(weak, 422, "validation_failed").await;
-    assert!(!body["fields"]["new_password"].as_array().unwrap().is_empty());
+    assert!(
+        !body["fields"]["new_password"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let missing = app
         .post_with_bearer(
             "/api/password",
