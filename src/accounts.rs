@@ -12,6 +12,7 @@ use crate::db::repo;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::client_ip::Client;
+use crate::mail_links;
 use crate::sessions::{self, IssuedSession};
 use crate::state::{AppState, now_ms};
 use crate::throttle;
@@ -67,10 +68,10 @@ impl Registration {
 /// Creates the account and signs it in: the account and its first session are stored in one
 /// transaction. 409 when the email is taken; 429 past `DOORWARD_REGISTER_RATE_PER_IP`.
 pub async fn register(
-    state: &AppState,
+    state: &Arc<AppState>,
     client: &Client,
     registration: Registration,
-) -> Result<IssuedSession, AppError> {
+) -> Result<Registered, AppError> {
     state.throttle.register(client.ip.key())?;
     let password_hash = state
         .hasher
@@ -83,7 +84,41 @@ pub async fn register(
         password_hash,
         created_at: now_ms(),
     };
-    sessions::start_for_new_account(state, &account, client).await
+    let registered = if state.links.require_verified_email {
+        let stored = account.clone();
+        let created = state
+            .db
+            .run(move |conn| repo::create_account(conn, &stored.row()))
+            .await?;
+        if !created {
+            return Err(AppError::EmailTaken);
+        }
+        Registered::VerifyFirst(account.user())
+    } else {
+        Registered::SignedIn(sessions::start_for_new_account(state, &account, client).await?)
+    };
+    // The mail goes after the answer: a slow or failing mail server never fails a
+    // registration, which the user can ask to be sent again (`/auth/verify-email/resend`).
+    let (state, id, email) = (Arc::clone(state), account.id, account.email);
+    actix_web::rt::spawn(async move {
+        if let Err(e) = mail_links::send_verification(&state, &id, &email).await {
+            log::warn!(
+                "verification mail not sent: {}",
+                crate::error::error_chain(&e)
+            );
+        }
+    });
+    Ok(registered)
+}
+
+/// What a registration ends in.
+#[derive(Debug)]
+pub enum Registered {
+    /// The new user is signed in (the default).
+    SignedIn(IssuedSession),
+    /// `DOORWARD_REQUIRE_VERIFIED_EMAIL`: stored, and not signed in until the mailed link is
+    /// followed.
+    VerifyFirst(User),
 }
 
 /// Checks the credentials and starts a session.
@@ -150,6 +185,12 @@ async fn check_password(
         }
     }
     let found = authenticate(state, client.ip.key(), email, password).await?;
+    if found.0.disabled_at.is_some() {
+        return Err(AppError::InvalidCredentials);
+    }
+    if state.links.require_verified_email && found.0.email_verified_at.is_none() {
+        return Err(AppError::EmailNotVerified);
+    }
     if rules.is_some() {
         let now = now_ms();
         state

@@ -6,6 +6,8 @@
 //! that claims only doorward's own paths, so the app's routes sit beside them in any order.
 //! The doorward binary is this plus a listener ([`crate::startup`]).
 
+use crate::mail::Mailer;
+use crate::mail_links::MailLinks;
 use std::sync::Arc;
 
 use actix_cors::Cors;
@@ -72,6 +74,9 @@ const EXACT_PATHS: &[&str] = &[
     "/account/sessions/end",
     "/account/sessions/end-others",
     "/account/password",
+    "/forgot-password",
+    "/reset-password",
+    "/verify-email",
 ];
 
 /// True for a path of doorward's under `base`: `/auth/…`, `/api/sessions/…` or one of
@@ -176,6 +181,15 @@ impl Doorward {
             body_timeout: config.limits.body_timeout,
             trusted_proxies: config.trusted_proxies.clone(),
             throttle: Throttle::new(config.throttling),
+            links: MailLinks {
+                mailer: Mailer::new(&config.mail)
+                    .map_err(|e| StartupError::Other(format!("mail: {e}")))?,
+                base_url: issuer_url(&public_url, &config.base_path)?
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_owned(),
+                require_verified_email: config.mail.require_verified_email,
+            },
         });
         revocation_sync::apply(&state, &revocations);
         log::info!("denylist loaded: {} entries", state.denylist.len());

@@ -58,6 +58,12 @@ pub enum AppError {
     /// A resource of the caller's that does not exist (or is not theirs: the same answer).
     #[error("{0}")]
     NotFound(&'static str),
+    /// A mailed link that is unknown, spent or expired.
+    #[error("the link is invalid, used or expired: ask for a new one")]
+    InvalidLink,
+    /// `DOORWARD_REQUIRE_VERIFIED_EMAIL` is on and this account has not followed its link.
+    #[error("confirm your email address first: follow the link in the mail sent to it")]
+    EmailNotVerified,
     /// A refresh token that is unknown, expired, revoked or reused.
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidGrant,
@@ -115,6 +121,10 @@ pub mod code {
     pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
     /// 404.
     pub const NOT_FOUND: &str = "not_found";
+    /// 400 for a mailed link.
+    pub const INVALID_LINK: &str = "invalid_link";
+    /// 403 at sign-in with `DOORWARD_REQUIRE_VERIFIED_EMAIL`.
+    pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
     /// 401 on refresh.
     pub const INVALID_GRANT: &str = "invalid_grant";
     /// 401 without credentials.
@@ -195,6 +205,8 @@ impl AppError {
             Self::EmailTaken => code::EMAIL_TAKEN,
             Self::InvalidCredentials => code::INVALID_CREDENTIALS,
             Self::NotFound(_) => code::NOT_FOUND,
+            Self::InvalidLink => code::INVALID_LINK,
+            Self::EmailNotVerified => code::EMAIL_NOT_VERIFIED,
             Self::InvalidGrant => code::INVALID_GRANT,
             Self::Unauthorized => code::UNAUTHORIZED,
             Self::InvalidToken(_) => code::INVALID_TOKEN,
@@ -267,6 +279,8 @@ impl ResponseError for AppError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::InvalidLink => StatusCode::BAD_REQUEST,
+            Self::EmailNotVerified => StatusCode::FORBIDDEN,
             Self::InvalidCredentials
             | Self::InvalidGrant
             | Self::Unauthorized

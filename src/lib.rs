@@ -80,6 +80,8 @@ pub(crate) mod error;
 pub(crate) mod extractors;
 pub(crate) mod keyfile;
 pub(crate) mod limits;
+pub(crate) mod mail;
+pub(crate) mod mail_links;
 pub(crate) mod page_session;
 pub(crate) mod passwords;
 pub(crate) mod revocation_sync;

@@ -114,6 +114,8 @@ pub enum Flash {
     OthersEnded,
     /// After "Change password", on the account page.
     PasswordChanged,
+    /// After a reset link's new password, on the sign-in page.
+    PasswordReset,
 }
 
 impl Flash {
@@ -124,6 +126,7 @@ impl Flash {
             Self::SessionEnded => "session_ended",
             Self::OthersEnded => "others_ended",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -134,6 +137,7 @@ impl Flash {
             Self::Registered => "Your account has been created and you are signed in.",
             Self::SessionEnded => "That session has been signed out.",
             Self::OthersEnded => "Your other devices have been signed out.",
+            Self::PasswordReset => "Your password has been changed: sign in with it.",
             Self::PasswordChanged => {
                 "Your password has been changed, and your other devices signed out."
             }

@@ -1,6 +1,7 @@
 //! The state every handler shares, built once at startup. It sits below the routes, the
 //! extractors and the flows, and imports none of them.
 
+use crate::mail_links::MailLinks;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +80,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How often a client may sign in, register and refresh.
     pub throttle: Throttle,
+    /// The verification and reset links, and the mail they go by.
+    pub links: MailLinks,
 }
 
 impl AppState {

@@ -88,3 +88,33 @@ pub struct MessagePage<'a> {
     /// One sentence saying what happened and what to do.
     pub message: &'a str,
 }
+
+/// `GET /forgot-password`: the email form.
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+pub struct ForgotPasswordPage<'a> {
+    /// The session's form token.
+    pub csrf_token: &'a str,
+}
+
+/// `GET/POST /reset-password`: the new password form of a reset link.
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+pub struct ResetPasswordPage<'a> {
+    /// The session's form token.
+    pub csrf_token: &'a str,
+    /// The link's token, carried as a hidden field.
+    pub token: &'a str,
+    /// Problems with the new password.
+    pub password_errors: &'a [String],
+}
+
+/// `GET /verify-email`: the confirm button of a verification link.
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage<'a> {
+    /// The session's form token.
+    pub csrf_token: &'a str,
+    /// The link's token, carried as a hidden field.
+    pub token: &'a str,
+}

@@ -27,6 +27,8 @@ pub struct User {
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// Whether the address was confirmed by a mailed link.
+    pub email_verified: bool,
 }
 
 /// Unix ms as RFC 3339 (UTC, whole seconds), as every time in a JSON answer is written.
@@ -44,6 +46,7 @@ impl From<&UserRow> for User {
             name: row.name.clone(),
             role: Role::from_stored(&row.role),
             created_at: rfc3339(row.created_at),
+            email_verified: row.email_verified_at.is_some(),
         }
     }
 }
@@ -85,6 +88,7 @@ impl NewAccount {
             name: self.name.clone(),
             role: Role::User,
             created_at: rfc3339(self.created_at),
+            email_verified: false,
         }
     }
 }
@@ -174,6 +178,7 @@ mod tests {
             name: Some(name.into()),
             role: Role::User,
             created_at: rfc3339(0),
+            email_verified: false,
         }
     }
 

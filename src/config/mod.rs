@@ -12,11 +12,13 @@ use url::Url;
 
 mod builder;
 mod limits;
+mod mail;
 mod parse;
 mod redirect_hosts;
 
 pub use builder::ConfigBuilder;
 pub use limits::{ClientLimits, Rate, Throttling};
+pub use mail::{MailSettings, MailTransport};
 pub use redirect_hosts::RedirectHosts;
 
 pub(crate) use parse::{is_loopback_host, parse_duration};
@@ -89,6 +91,10 @@ const SETTING_NAMES: &[&str] = &[
     "JWT_PUBLIC_KEY_FILES",
     "DOORWARD_INTROSPECTION_CLIENT_ID",
     "DOORWARD_INTROSPECTION_CLIENT_SECRET",
+    "DOORWARD_SMTP_URL",
+    "DOORWARD_MAIL_OUTBOX",
+    "DOORWARD_MAIL_FROM",
+    "DOORWARD_REQUIRE_VERIFIED_EMAIL",
 ];
 
 /// Where the data lives: the embedded SQLite file or a PostgreSQL server.
@@ -326,6 +332,8 @@ pub struct Config {
     pub throttling: Throttling,
     /// Who may introspect tokens; `None`: nobody.
     pub introspection_client: Option<IntrospectionClient>,
+    /// Where verification and reset mail goes.
+    pub mail: MailSettings,
     /// `JWT_ALG` and its keys.
     pub signing: Signing,
 }
@@ -497,6 +505,7 @@ impl Config {
         let limits = ClientLimits::read(&var)?;
         let throttling = Throttling::read(&var)?;
         let introspection_client = IntrospectionClient::read(&var)?;
+        let mail = MailSettings::read(&var)?;
         let signing = Signing::read(&var)?;
 
         Ok(Self {
@@ -523,6 +532,7 @@ impl Config {
             limits,
             throttling,
             introspection_client,
+            mail,
             signing,
         })
     }

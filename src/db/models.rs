@@ -22,6 +22,10 @@ pub struct UserRow {
     pub created_at: i64,
     /// "Log out everywhere" cut-off, Unix seconds.
     pub tokens_valid_after: i64,
+    /// When the email was verified, Unix ms.
+    pub email_verified_at: Option<i64>,
+    /// When an operator disabled the account, Unix ms.
+    pub disabled_at: Option<i64>,
 }
 
 impl std::fmt::Debug for UserRow {

@@ -11,6 +11,8 @@ diesel::table! {
         password_hash -> Text,
         created_at -> BigInt,
         tokens_valid_after -> BigInt,
+        email_verified_at -> Nullable<BigInt>,
+        disabled_at -> Nullable<BigInt>,
     }
 }
 
@@ -74,6 +76,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Single-use links sent by mail (verification, password reset), by hash.
+    mail_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -82,5 +96,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     revocation_log,
     ws_tickets,
-    sign_in_attempts
+    sign_in_attempts,
+    mail_tokens
 );

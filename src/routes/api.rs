@@ -57,9 +57,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/password").post(change_password));
 }
 
-/// A password change's fields, validated; every problem is reported at once.
+/// A password change's fields, validated; every problem is reported at once. `proof` is the
+/// current password, or a reset link's token.
 pub fn password_change(
-    current: Option<&str>,
+    proof: Option<&str>,
     new: Option<&str>,
     mut errors: FieldErrors,
 ) -> Result<(String, Password), AppError> {
@@ -72,8 +73,8 @@ pub fn password_change(
             })
             .ok()
     });
-    match (current, new) {
-        (Some(current), Some(new)) if errors.is_empty() => Ok((current.to_owned(), new)),
+    match (proof, new) {
+        (Some(proof), Some(new)) if errors.is_empty() => Ok((proof.to_owned(), new)),
         _ => Err(AppError::Validation(errors)),
     }
 }

@@ -5,9 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::openapi::{LoginRequest, RefreshRequest, RegisterRequest};
-use super::respond::TokenPair;
-use super::respond::{no_store, sign_out_and_clear, token_pair};
-use crate::accounts::{self, Registration};
+use super::respond::{TokenPair, VerifyFirst};
+use super::respond::{no_store, sign_out_and_clear, token_pair, verify_first};
+use crate::accounts::{self, Registered, Registration};
 use crate::cookies;
 use crate::error::{AppError, ErrorBody, FieldErrors};
 use crate::extractors::auth::AuthUser;
@@ -54,6 +54,7 @@ pub(super) fn credentials(body: &JsonFields) -> Result<(&str, &str), AppError> {
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered and signed in", body = TokenPair<'static>),
+        (status = 202, description = "With `DOORWARD_REQUIRE_VERIFIED_EMAIL`: registered, not signed in until the mailed link is followed", body = VerifyFirst<'static>),
         (status = 400, description = "Not JSON, or not an object", body = ErrorBody<'static>),
         (status = 409, description = "`email_taken`", body = ErrorBody<'static>),
         (status = 413, description = "Over 64 KiB", body = ErrorBody<'static>),
@@ -67,8 +68,10 @@ async fn register(
     client: Client,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
-    let session = accounts::register(&state, &client, registration(&body)?).await?;
-    Ok(token_pair(StatusCode::CREATED, &session))
+    match accounts::register(&state, &client, registration(&body)?).await? {
+        Registered::SignedIn(session) => Ok(token_pair(StatusCode::CREATED, &session)),
+        Registered::VerifyFirst(user) => Ok(verify_first(&user)),
+    }
 }
 
 /// Signs in with email and password: a token pair.

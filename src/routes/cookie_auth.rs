@@ -7,9 +7,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::{credentials, registration};
 use super::openapi::{LoginRequest, RegisterRequest};
-use super::respond::CookieSession;
-use super::respond::{error_clearing_cookies, session_cookies};
-use crate::accounts;
+use super::respond::{CookieSession, VerifyFirst};
+use super::respond::{error_clearing_cookies, session_cookies, verify_first};
+use crate::accounts::{self, Registered};
 use crate::cookies::{self, CookieValue};
 use crate::error::{AppError, ErrorBody};
 use crate::extractors::client_ip::{Client, ClientIp};
@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered; both cookies set", body = CookieSession<'static>),
+        (status = 202, description = "With `DOORWARD_REQUIRE_VERIFIED_EMAIL`: registered, no cookies until the mailed link is followed", body = VerifyFirst<'static>),
         (status = 400, description = "Not JSON, or not an object", body = ErrorBody<'static>),
         (status = 403, description = "`csrf_failed`", body = ErrorBody<'static>),
         (status = 409, description = "`email_taken`", body = ErrorBody<'static>),
@@ -47,7 +48,10 @@ async fn register_with_cookies(
     client: Client,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
-    let session = accounts::register(&state, &client, registration(&body)?).await?;
+    let session = match accounts::register(&state, &client, registration(&body)?).await? {
+        Registered::SignedIn(session) => session,
+        Registered::VerifyFirst(user) => return Ok(verify_first(&user)),
+    };
     let session = sessions::replacing_cookie_sessions(&state, &req, session).await?;
     Ok(session_cookies(StatusCode::CREATED, &session))
 }

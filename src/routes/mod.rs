@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod cookie_auth;
 pub mod forward_auth;
+pub mod mail_links;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
@@ -39,6 +40,7 @@ pub fn configure(
         openapi(cfg);
         auth::configure(cfg);
         api::configure(cfg);
+        mail_links::configure(cfg);
         cookie_auth::configure(cfg);
         oauth(cfg);
         ws::configure(cfg);

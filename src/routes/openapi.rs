@@ -18,7 +18,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::{OpenApi, ToSchema};
 
-use super::{api, auth, cookie_auth, forward_auth, oauth, pages, ws};
+use super::{api, auth, cookie_auth, forward_auth, mail_links, oauth, pages, ws};
 use crate::cookies::{ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::error::{ErrorBody, FieldErrors};
 use crate::users::User;
@@ -93,6 +93,44 @@ pub struct ChangePasswordRequest {
     #[schema(min_length = 1)]
     current_password: String,
     /// The new one, by the registration rules.
+    #[schema(min_length = 8, max_length = 72)]
+    new_password: String,
+}
+
+/// `POST /auth/verify-email`'s body.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "a schema only: the handler reads the fields one by one"
+)]
+pub struct TokenBody {
+    /// The `token` of the mailed link.
+    #[schema(min_length = 1)]
+    token: String,
+}
+
+/// `POST /auth/password-reset`'s body.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "a schema only: the handler reads the fields one by one"
+)]
+pub struct PasswordResetRequest {
+    /// The account's email; any string gets the same answer.
+    email: String,
+}
+
+/// `POST /auth/password-reset/confirm`'s body.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "a schema only: the handler reads the fields one by one"
+)]
+pub struct PasswordResetConfirm {
+    /// The `token` of the mailed link.
+    #[schema(min_length = 1)]
+    token: String,
+    /// The new password, by the registration rules.
     #[schema(min_length = 8, max_length = 72)]
     new_password: String,
 }
@@ -219,6 +257,41 @@ pub struct ChangePasswordForm {
     new_password: String,
 }
 
+/// The "Forgot your password?" form.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema only: the handler reads the form itself")]
+pub struct ForgotPasswordForm {
+    /// The page session's CSRF token, from the form's hidden field.
+    #[schema(min_length = 1)]
+    csrf_token: String,
+    /// The account's email.
+    email: String,
+}
+
+/// The verification link's confirm form.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema only: the handler reads the form itself")]
+pub struct LinkForm {
+    /// The page session's CSRF token, from the form's hidden field.
+    #[schema(min_length = 1)]
+    csrf_token: String,
+    /// The link's token.
+    token: String,
+}
+
+/// The reset link's new password form.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema only: the handler reads the form itself")]
+pub struct ResetPasswordForm {
+    /// The page session's CSRF token, from the form's hidden field.
+    #[schema(min_length = 1)]
+    csrf_token: String,
+    /// The link's token.
+    token: String,
+    /// The new password.
+    new_password: String,
+}
+
 /// The document's source: every path and the schemas they name.
 #[derive(OpenApi)]
 #[openapi(
@@ -241,6 +314,10 @@ pub struct ChangePasswordForm {
         api::revoke_session,
         api::revoke_other_sessions,
         api::change_password,
+        mail_links::verify_email,
+        mail_links::resend_verification,
+        mail_links::request_reset,
+        mail_links::confirm_reset,
         forward_auth::verify,
         ws::issue_ticket,
         ws::open_socket,
@@ -259,6 +336,12 @@ pub struct ChangePasswordForm {
         pages::account::end_session,
         pages::account::end_other_sessions,
         pages::account::change_password,
+        pages::mail_links::forgot_form,
+        pages::mail_links::forgot_submit,
+        pages::mail_links::reset_form,
+        pages::mail_links::reset_submit,
+        pages::mail_links::verify_form,
+        pages::mail_links::verify_submit,
         pages::stylesheet,
     ),
     components(schemas(ErrorBody<'static>, FieldErrors, User)),

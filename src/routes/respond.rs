@@ -67,6 +67,23 @@ pub fn session_cookies(status: StatusCode, session: &IssuedSession) -> HttpRespo
     })
 }
 
+/// A registration that must confirm its email before it signs in: 202, the user, no tokens.
+#[derive(Serialize, ToSchema)]
+pub struct VerifyFirst<'a> {
+    /// The new account.
+    user: &'a User,
+    /// Always true: a link was mailed to the address.
+    verification_sent: bool,
+}
+
+/// `DOORWARD_REQUIRE_VERIFIED_EMAIL`'s answer to a registration.
+pub fn verify_first(user: &User) -> HttpResponse {
+    no_store(StatusCode::ACCEPTED).json(VerifyFirst {
+        user,
+        verification_sent: true,
+    })
+}
+
 /// Signs out whatever the request carries, then clears both cookies on every answer.
 pub async fn sign_out_and_clear(state: &AppState, credentials: SignOut<'_>) -> HttpResponse {
     let outcome = sessions::sign_out(state, credentials).await;

@@ -425,3 +425,53 @@ async fn the_pages_read_well_on_a_phone() {
     b.goto("/login").await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_is_reset_from_the_mailed_link_in_a_browser() {
+    let mut b = Chromium::start("reset").await;
+    let user = registered_user(&b.app).await;
+    b.goto("/login").await;
+    b.client
+        .find(Locator::LinkText("Forgot your password?"))
+        .await
+        .expect("link")
+        .click()
+        .await
+        .expect("click");
+    b.wait_for_path("/forgot-password").await;
+    b.fill("#email", &user.email).await;
+    b.submit().await;
+    b.wait_for_path("/forgot-password").await;
+    assert!(b.body().await.contains("Check your email"));
+
+    // The link, as the mail in the outbox has it.
+    let links = b.app.mailed_links(&user.email, "/reset-password", 1).await;
+    let path = links[0]
+        .strip_prefix(&b.app.public_url())
+        .expect("a link to this server")
+        .to_owned();
+    b.goto(&path).await;
+    b.fill("#new_password", "a brand-new passphrase 42").await;
+    b.submit().await;
+    b.wait_for_path("/login").await;
+    assert!(
+        b.body()
+            .await
+            .contains("Your password has been changed: sign in with it.")
+    );
+
+    let renewed = TestUser {
+        email: user.email.clone(),
+        password: "a brand-new passphrase 42".to_owned(),
+    };
+    b.sign_in(&renewed, "/login").await;
+    b.wait_for_path("/account").await;
+    assert_eq!(b.text_of("#account-email").await, user.email);
+    // The link was spent: opening it again gets the "does not work" page once submitted.
+    b.goto(&path).await;
+    b.fill("#new_password", "yet another passphrase 43").await;
+    b.submit().await;
+    b.wait_for_path("/reset-password").await;
+    assert!(b.body().await.contains("This link does not work"));
+    b.close().await;
+}

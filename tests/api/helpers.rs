@@ -136,6 +136,8 @@ pub fn test_settings(
     let dir = tempfile::tempdir().expect("tempdir");
     let (database_url, database) = tokio::task::block_in_place(|| fresh_database(backend, &dir));
     let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4().simple());
+    let outbox = dir.path().join("outbox");
+    let outbox = outbox.to_str().expect("utf-8 temp path");
     let mut settings: HashMap<String, String> = [
         ("DATABASE_URL", database_url.as_str()),
         ("DOORWARD_BIND", "127.0.0.1:0"),
@@ -143,6 +145,7 @@ pub fn test_settings(
         ("BCRYPT_COST", "4"),
         ("DOORWARD_WORKERS", "2"),
         ("DOORWARD_SYNC_INTERVAL", "200ms"),
+        ("DOORWARD_MAIL_OUTBOX", outbox),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -246,6 +249,53 @@ impl TestApp {
             .run(move |conn| diesel::sql_query(statement).execute(conn))
             .await
             .expect("operator statement")
+    }
+
+    /// The links of the mails in the outbox sent to `to`, oldest first, that point at `path`
+    /// (`/verify-email`, `/reset-password`). The mails may be sent just after the answer, so
+    /// this waits up to 5 s for at least `at_least` of them.
+    pub async fn mailed_links(&self, to: &str, path: &str, at_least: usize) -> Vec<String> {
+        let outbox = std::path::PathBuf::from(&self.settings["DOORWARD_MAIL_OUTBOX"]);
+        let prefix = format!("{}{path}?token=", self.public_url());
+        for _ in 0..100 {
+            let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&outbox)
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                        .filter_map(|e| {
+                            let modified = e.metadata().ok()?.modified().ok()?;
+                            Some((modified, std::fs::read_to_string(e.path()).ok()?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            mails.sort();
+            let links: Vec<String> = mails
+                .iter()
+                .filter(|(_, mail)| {
+                    mail.lines()
+                        .any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to))
+                })
+                .flat_map(|(_, mail)| {
+                    mail.lines()
+                        .map(str::trim_end)
+                        .filter(|l| l.starts_with(&prefix))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            if links.len() >= at_least {
+                return links;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {at_least} mails to {to} with {path} links in {outbox:?}");
+    }
+
+    /// The origin the server calls itself by (`DOORWARD_PUBLIC_URL`'s default).
+    pub fn public_url(&self) -> String {
+        self.address.replace("127.0.0.1", "localhost")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -13,6 +13,7 @@ mod embedded;
 mod forward_auth;
 mod instances;
 mod logout;
+mod mail_links;
 mod notify;
 mod oauth;
 mod openapi;

@@ -63,6 +63,10 @@ async fn the_document_describes_every_route_and_its_security(backend: Backend) {
         "/api/sessions/{id}",
         "/api/sessions/revoke-others",
         "/api/password",
+        "/auth/verify-email",
+        "/auth/verify-email/resend",
+        "/auth/password-reset",
+        "/auth/password-reset/confirm",
         "/auth/verify",
         "/auth/ws-ticket",
         "/ws",
@@ -79,6 +83,9 @@ async fn the_document_describes_every_route_and_its_security(backend: Backend) {
         "/account/sessions/end",
         "/account/sessions/end-others",
         "/account/password",
+        "/forgot-password",
+        "/reset-password",
+        "/verify-email",
         "/static/app.css",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");

@@ -72,6 +72,7 @@ pub fn revoke_sessions_of(
     family_forget_at: i64,
 ) -> QueryResult<Vec<String>> {
     conn.transaction(|conn| {
+        lock_user(conn, user_id)?;
         let live = refresh_families::table
             .filter(refresh_families::user_id.eq(user_id))
             .filter(refresh_families::revoked_at.is_null())
@@ -251,5 +252,6 @@ pub fn purge_expired(conn: &mut DbConn, now_ms: i64, family_horizon_ms: i64) -> 
     )
     .execute(conn)?;
     let tickets = super::tickets::purge_tickets(conn, now_ms)?;
-    Ok(entries + tokens + families + tickets)
+    let links = super::mail_tokens::purge_mail_tokens(conn, now_ms)?;
+    Ok(entries + tokens + families + tickets + links)
 }

@@ -53,6 +53,12 @@ pub fn start_family(
     })
 }
 
+/// Stores an account with no session (registration when it must verify its email first);
+/// false when the email is taken, and nothing was stored.
+pub fn create_account(conn: &mut DbConn, new_user: &NewUser<'_>) -> QueryResult<bool> {
+    conn.transaction(|conn| email_is_taken(conn, new_user).map(|taken| !taken))
+}
+
 /// Inserts the account in a savepoint, so a conflict leaves the transaction usable. Only a
 /// conflict on the email is "taken": any other unique violation stays an error (a fault).
 fn email_is_taken(conn: &mut DbConn, new_user: &NewUser<'_>) -> QueryResult<bool> {

@@ -13,6 +13,7 @@
 
 pub mod account;
 pub mod form;
+pub mod mail_links;
 pub mod next;
 pub mod response;
 pub mod sign_in;
@@ -52,6 +53,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, session_key: &Key) {
         .service(page("/logout").route(web::post().to(account::logout)))
         .service(page("/account/sessions/end").route(web::post().to(account::end_session)))
         .service(page("/account/password").route(web::post().to(account::change_password)))
+        .service(
+            page("/forgot-password")
+                .route(web::get().to(mail_links::forgot_form))
+                .route(web::post().to(mail_links::forgot_submit)),
+        )
+        .service(
+            page("/reset-password")
+                .route(web::get().to(mail_links::reset_form))
+                .route(web::post().to(mail_links::reset_submit)),
+        )
+        .service(
+            page("/verify-email")
+                .route(web::get().to(mail_links::verify_form))
+                .route(web::post().to(mail_links::verify_submit)),
+        )
         .service(
             page("/account/sessions/end-others").route(web::post().to(account::end_other_sessions)),
         )

@@ -9,14 +9,14 @@ use super::next::{link_with_next, safe_next};
 use super::response::{
     PageError, page_builder, render, signed_in, throttled_message, with_retry_after,
 };
-use crate::accounts::{self, Registration};
+use crate::accounts::{self, Registered, Registration};
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::client_ip::Client;
 use crate::page_session::{self, Flash};
 use crate::routes::openapi::{LoginPageForm, RegisterPageForm};
 use crate::sessions;
 use crate::state::AppState;
-use crate::templates::{LoginPage, RegisterPage};
+use crate::templates::{LoginPage, MessagePage, RegisterPage};
 
 const INVALID_CREDENTIALS: &str = "Invalid email or password";
 
@@ -69,7 +69,8 @@ pub(super) async fn login_form(
         next: safe_next(query.get("next"), &state.redirect_hosts),
         email: "",
         error: None,
-        notice: page_session::take_flash(&session, &[Flash::SignedOut]).map(Flash::message),
+        notice: page_session::take_flash(&session, &[Flash::SignedOut, Flash::PasswordReset])
+            .map(Flash::message),
     };
     login_page(StatusCode::OK, &session, &form)
 }
@@ -231,7 +232,15 @@ pub(super) async fn register_submit(
         Err(e) => Err(e),
     };
     let issued = match registered {
-        Ok(issued) => issued,
+        Ok(Registered::SignedIn(issued)) => issued,
+        Ok(Registered::VerifyFirst(_)) => {
+            let page = MessagePage {
+                title: "Check your email",
+                message: "Your account has been created. Follow the link we sent to your \
+                          address to confirm it, then sign in.",
+            };
+            return Ok(render(page_builder(StatusCode::ACCEPTED), &page));
+        }
         Err(AppError::Validation(errors)) => {
             form.errors = errors;
             return register_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &form);
