@@ -210,6 +210,7 @@ impl Doorward {
             revocation_sync::Schedule {
                 every: config.sync_interval,
                 purge_every: config.purge_interval,
+                retention: revocation_sync::Retention::from_config(&config),
                 wake,
             },
             loaded_to,

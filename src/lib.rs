@@ -62,13 +62,16 @@
 //! `tokens` (JWTs and opaque tokens); `denylist` and `revocation_sync` (revocations, in memory
 //! and across instances); `extractors`, `cookies`, `csrf`; `routes` and `templates` (the HTTP
 //! routes and pages); `checks` (the layer before every route: limits, CSRF, security headers); `error` ([`Error`], the one error type of the JSON API); `embed`
-//! ([`Doorward`]); `ws` ([`AuthSocket`]); `startup` (the binary's [`Application`]).
+//! ([`Doorward`]); `ws` ([`AuthSocket`]); `startup` (the binary's [`Application`]); [`cli`]
+//! (the command line) and `admin` (what the operator's commands do).
 
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod config;
 
 pub(crate) mod accounts;
+pub(crate) mod admin;
 pub(crate) mod checks;
 pub(crate) mod cookies;
 pub(crate) mod csrf;

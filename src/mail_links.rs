@@ -14,6 +14,7 @@ use crate::domain::{Email, Password};
 use crate::error::AppError;
 use crate::extractors::client_ip::ClientIp;
 use crate::mail::{Mail, Mailer};
+use crate::sessions;
 use crate::state::{AppState, now_ms};
 use crate::tokens::opaque::{OpaqueToken, OpaqueTokenHash};
 
@@ -120,8 +121,7 @@ pub async fn reset(
     let hash = presented(token)?;
     let password_hash = state.hasher.hash(client.key(), password).await?;
     let now = now_ms();
-    let cutoff = now.div_euclid(1000) + 1;
-    let forget_at = cutoff * 1000 + state.settings.family_memory_ms;
+    let (cutoff, forget_at) = sessions::everywhere_cutoff(now, state.settings.family_memory_ms);
     let user_id = state
         .db
         .run(move |conn| {

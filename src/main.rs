@@ -1,13 +1,17 @@
-//! The doorward server: settings from the environment (and `.env`), then serve.
+//! The doorward binary: the command line first (so `--help` needs no settings), then settings
+//! from the environment (and `.env`), then serve or run an operator's command.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 
+use clap::Parser;
+use doorward::cli::{Cli, Command};
 use doorward::{Application, Config};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
     // Only `./.env` is read: dotenvy's own search climbs into parent directories, where anyone
     // with write access to, say, /tmp could plant a JWT_SECRET.
     let dotenv = match load_dotenv(Path::new(".env")) {
@@ -29,6 +33,23 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    match cli.command {
+        None | Some(Command::Serve) => serve(config).await,
+        Some(command) => match doorward::cli::run(command, &config).await {
+            Ok(done) => {
+                println!("{done}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("doorward: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Builds the server and runs it until a signal stops it.
+async fn serve(config: Config) -> ExitCode {
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {

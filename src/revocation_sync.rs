@@ -17,9 +17,10 @@ use futures_util::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 
+use crate::config::Config;
 use crate::db::models::{LogEntry, log_kind};
 use crate::db::{Db, DbError, repo};
-use crate::state::{AppState, millis, now_ms};
+use crate::state::{AppState, SessionSettings, millis, now_ms};
 
 /// How far an instance's clock may differ from the database's before it is warned about:
 /// token times and lifetimes are judged by each instance's clock.
@@ -78,6 +79,8 @@ pub struct Schedule {
     pub every: Duration,
     /// `DOORWARD_PURGE_INTERVAL`.
     pub purge_every: Duration,
+    /// What the purge keeps.
+    pub retention: Retention,
     /// Woken by [`listen`] for a read now.
     pub wake: Arc<Notify>,
 }
@@ -88,21 +91,24 @@ pub struct Schedule {
 pub async fn follow(state: Weak<AppState>, schedule: Schedule, mut position: LogPosition) {
     let mut ticker = tokio::time::interval(schedule.every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut purge = tokio::time::interval(schedule.purge_every);
-    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    purge.tick().await;
+    let mut purge_ticker = tokio::time::interval(schedule.purge_every);
+    purge_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    purge_ticker.tick().await;
     loop {
         let purging = tokio::select! {
             _ = ticker.tick() => false,
             () = schedule.wake.notified() => false,
-            _ = purge.tick() => true,
+            _ = purge_ticker.tick() => true,
         };
         // Once the server and every `Doorward` are gone, so is the state: stop.
         let Some(state) = state.upgrade() else {
             return;
         };
         if purging {
-            purge_expired(&state).await;
+            match purge(&state.db, schedule.retention).await {
+                Ok(deleted) => log::info!("purged {deleted} expired rows"),
+                Err(e) => log::warn!("purge skipped: {e}"),
+            }
             continue;
         }
         match read_after(&state.db, position).await {
@@ -184,24 +190,41 @@ async fn listen_once(
     }
 }
 
-/// Deletes expired rows, and sign-in attempt counts whose window ended, keeping for
-/// `SESSION_MAX_AGE` the mark of an address an account signed in from.
-async fn purge_expired(state: &AppState) {
-    let now = now_ms();
-    let horizon = now - state.settings.family_memory_ms;
-    let attempts_stale = now - millis(state.throttle.failed_sign_in_window());
-    let successes_forgotten = now - state.settings.session_max_age_ms;
-    match state
-        .db
-        .run(move |conn| {
-            Ok::<_, diesel::result::Error>(
-                repo::purge_expired(conn, now, horizon)?
-                    + repo::purge_attempts(conn, attempts_stale, successes_forgotten)?,
-            )
-        })
-        .await
-    {
-        Ok(deleted) => log::info!("purged {deleted} expired rows"),
-        Err(e) => log::warn!("purge skipped: {e}"),
+/// How long rows that can no longer matter are kept, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// A revoked session is remembered as long as its access tokens can verify.
+    pub family_memory_ms: i64,
+    /// `DOORWARD_FAILED_SIGN_IN_WINDOW`: failed sign-in counts older than this are dropped.
+    pub attempt_window_ms: i64,
+    /// `SESSION_MAX_AGE`: how long the mark of an address an account signed in from is kept.
+    pub session_max_age_ms: i64,
+}
+
+impl Retention {
+    /// The settings' retention.
+    pub fn from_config(config: &Config) -> Self {
+        let sessions = SessionSettings::from_config(config);
+        Self {
+            family_memory_ms: sessions.family_memory_ms,
+            attempt_window_ms: millis(config.throttling.failed_sign_in_window),
+            session_max_age_ms: sessions.session_max_age_ms,
+        }
     }
+}
+
+/// Deletes expired rows, and sign-in attempt counts whose window ended: what the follower does
+/// every `DOORWARD_PURGE_INTERVAL`, and `doorward purge` at once. The rows deleted.
+pub async fn purge(db: &Db, retention: Retention) -> Result<usize, DbError> {
+    let now = now_ms();
+    let horizon = now - retention.family_memory_ms;
+    let attempts_stale = now - retention.attempt_window_ms;
+    let successes_forgotten = now - retention.session_max_age_ms;
+    db.run(move |conn| {
+        Ok::<_, diesel::result::Error>(
+            repo::purge_expired(conn, now, horizon)?
+                + repo::purge_attempts(conn, attempts_stale, successes_forgotten)?,
+        )
+    })
+    .await
 }

@@ -373,8 +373,7 @@ pub async fn replacing_cookie_sessions(
 /// `iat = max(now, cut-off)`, so a sign-in in the same second still works (contract §2).
 pub async fn sign_out_everywhere(state: &AppState, claims: &AccessClaims) -> Result<(), AppError> {
     let now = now_ms();
-    let cutoff = now.div_euclid(1000) + 1;
-    let forget_at = cutoff * 1000 + state.settings.family_memory_ms;
+    let (cutoff, forget_at) = everywhere_cutoff(now, state.settings.family_memory_ms);
     let user_id = claims.sub.clone();
     state
         .db
@@ -382,6 +381,13 @@ pub async fn sign_out_everywhere(state: &AppState, claims: &AccessClaims) -> Res
         .await?;
     state.denylist.set_cutoff(&claims.sub, cutoff, forget_at);
     Ok(())
+}
+
+/// The cut-off that signs a user out everywhere at `now` (Unix ms), in Unix seconds, and when
+/// its log entry may be forgotten: once every family it ended is forgotten too.
+pub fn everywhere_cutoff(now: i64, family_memory_ms: i64) -> (i64, i64) {
+    let cutoff = now.div_euclid(1000) + 1;
+    (cutoff, cutoff * 1000 + family_memory_ms)
 }
 
 /// A live session as its owner sees it (`GET /api/sessions`, the account page).

@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -103,11 +102,6 @@ impl Throttle {
         })
     }
 
-    /// How long a window of failed sign-ins lasts.
-    pub fn failed_sign_in_window(&self) -> Duration {
-        self.settings.failed_sign_in_window
-    }
-
     /// Rotations one session may make: `(count, per ms)`.
     pub fn rotations_per_session(&self) -> Option<(i64, i64)> {
         self.settings
@@ -131,6 +125,7 @@ pub fn account_key(email: &str) -> String {
 mod tests {
     use super::*;
     use std::num::NonZeroU32;
+    use std::time::Duration;
 
     #[test]
     fn an_address_gets_its_burst_then_waits_and_others_are_unaffected() {

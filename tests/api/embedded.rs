@@ -16,7 +16,7 @@ use crate::ws::{assert_ended_with, next_event, open_path};
 mod tasks_app;
 
 /// The example app on a port of its own, over a fresh database, configured in code.
-async fn spawn_tasks_app(backend: Backend) -> TestApp {
+pub(crate) async fn spawn_tasks_app(backend: Backend) -> TestApp {
     spawn_tasks_app_at(backend, "").await
 }
 
@@ -224,7 +224,7 @@ async fn the_admin_route_follows_the_current_role(backend: Backend) {
 }
 
 /// Polls `request` until it answers `status`, within a few sync intervals.
-async fn wait_for_status<F, Fut>(request: &F, status: u16)
+pub(crate) async fn wait_for_status<F, Fut>(request: &F, status: u16)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = reqwest::Result<Response>>,

@@ -6,6 +6,7 @@ mod helpers;
 
 mod bad_input;
 mod browser;
+mod cli;
 mod cookies;
 mod database_outage;
 mod durability;

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::revocations::revoke_all_sessions;
-use super::users::update_password_hash;
+use super::users::{set_email_verified, update_password_hash};
 use crate::db::DbConn;
 use crate::db::schema::{mail_tokens, users};
 
@@ -100,13 +100,7 @@ pub fn verify_email(conn: &mut DbConn, hash: &str, now_ms: i64) -> QueryResult<O
         let Some(user_id) = spend(conn, hash, purpose::VERIFY, now_ms)? else {
             return Ok(None);
         };
-        diesel::update(
-            users::table
-                .find(&user_id)
-                .filter(users::email_verified_at.is_null()),
-        )
-        .set(users::email_verified_at.eq(now_ms))
-        .execute(conn)?;
+        set_email_verified(conn, &user_id, now_ms)?;
         Ok(Some(user_id))
     })
 }
@@ -128,13 +122,7 @@ pub fn reset_password(
             return Ok(None);
         };
         update_password_hash(conn, &user_id, password_hash)?;
-        diesel::update(
-            users::table
-                .find(&user_id)
-                .filter(users::email_verified_at.is_null()),
-        )
-        .set(users::email_verified_at.eq(now_ms))
-        .execute(conn)?;
+        set_email_verified(conn, &user_id, now_ms)?;
         revoke_all_sessions(conn, &user_id, cutoff_secs, now_ms, forget_at)?;
         Ok(Some(user_id))
     })

@@ -22,15 +22,18 @@ pub use mail_tokens::{
     verify_email,
 };
 pub use revocations::{
-    Revocation, SessionChoice, database_clock_ms, purge_expired, read_log, replace_password,
-    revoke, revoke_all_sessions, revoke_sessions_of,
+    Revocation, SessionChoice, database_clock_ms, disable_user, purge_expired, read_log,
+    replace_password, revoke, revoke_all_sessions, revoke_sessions_of,
 };
 pub use sessions::{
     FamilyStart, Rotation, RotationRules, create_account, find_family_of_refresh_token,
-    list_sessions, rotate_refresh_token, start_family,
+    find_session_owner, list_sessions, rotate_refresh_token, start_family,
 };
 pub use sign_in_attempts::{
     AttemptRules, AttemptVerdict, claim_attempt, purge_attempts, record_success,
 };
 pub use tickets::{insert_ticket, redeem_ticket};
-pub use users::{find_user_by_email, find_user_by_id, update_password_hash};
+pub use users::{
+    find_user_by_email, find_user_by_id, set_disabled, set_email_verified, set_role,
+    update_password_hash,
+};

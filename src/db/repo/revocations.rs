@@ -13,7 +13,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::users::{lock_family_owners, lock_user, update_password_hash};
+use super::users::{lock_family_owners, lock_user, set_disabled, update_password_hash};
 use crate::db::DbConn;
 use crate::db::models::{LogEntry, NewLogEntry, log_kind};
 use crate::db::schema::{refresh_families, refresh_tokens, revocation_log, users};
@@ -204,6 +204,24 @@ pub fn revoke_all_sessions(
                 forget_at,
             }],
         )
+    })
+}
+
+/// Disables the account (`doorward user disable`) and signs it out everywhere, as
+/// [`revoke_all_sessions`], in one transaction; false when there is no such account.
+pub fn disable_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    cutoff_secs: i64,
+    now: i64,
+    forget_at: i64,
+) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        if !set_disabled(conn, user_id, Some(now))? {
+            return Ok(false);
+        }
+        revoke_all_sessions(conn, user_id, cutoff_secs, now, forget_at)?;
+        Ok(true)
     })
 }
 

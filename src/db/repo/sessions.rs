@@ -289,6 +289,15 @@ pub fn find_family_of_refresh_token(conn: &mut DbConn, hash: &str) -> QueryResul
         .optional()
 }
 
+/// The owner of a session (a family), if the session is known.
+pub fn find_session_owner(conn: &mut DbConn, family_id: &str) -> QueryResult<Option<String>> {
+    refresh_families::table
+        .find(family_id)
+        .select(refresh_families::user_id)
+        .first(conn)
+        .optional()
+}
+
 /// When the family already holds `limit` tokens issued within `per` ms of `now`: how long
 /// until the oldest of them leaves the window.
 fn rotations_over_limit(

@@ -66,3 +66,33 @@ pub fn lock_family_owners(conn: &mut DbConn, family_ids: &[String]) -> QueryResu
         .execute(conn)
         .map(drop)
 }
+
+/// Gives the account `role` (`doorward user set-role`); false when there is no such account.
+/// The user-change trigger logs it, so every instance's user cache drops the account.
+pub fn set_role(conn: &mut DbConn, user_id: &str, role: &str) -> QueryResult<bool> {
+    diesel::update(users::table.find(user_id))
+        .set(users::role.eq(role))
+        .execute(conn)
+        .map(|updated| updated == 1)
+}
+
+/// Marks the address verified at `at` (Unix ms) unless it already is.
+pub fn set_email_verified(conn: &mut DbConn, user_id: &str, at: i64) -> QueryResult<()> {
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::email_verified_at.is_null()),
+    )
+    .set(users::email_verified_at.eq(at))
+    .execute(conn)
+    .map(drop)
+}
+
+/// Disables the account from `at` (Unix ms), or enables it again with `None`; false when there
+/// is no such account. Logged by the user-change trigger, as [`set_role`] is.
+pub fn set_disabled(conn: &mut DbConn, user_id: &str, at: Option<i64>) -> QueryResult<bool> {
+    diesel::update(users::table.find(user_id))
+        .set(users::disabled_at.eq(at))
+        .execute(conn)
+        .map(|updated| updated == 1)
+}
