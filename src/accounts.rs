@@ -13,6 +13,7 @@ use crate::domain::{DisplayName, Email, Password};
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::client_ip::Client;
 use crate::mail_links;
+use crate::metrics::SignInOutcome;
 use crate::sessions::{self, IssuedSession};
 use crate::state::{AppState, now_ms};
 use crate::throttle;
@@ -128,7 +129,9 @@ pub async fn sign_in(
     email: &str,
     password: &str,
 ) -> Result<IssuedSession, AppError> {
-    let (user, read_at) = check_password(state, client, email, password).await?;
+    let checked = check_password(state, client, email, password).await;
+    state.metrics.sign_in(SignInOutcome::of(&checked));
+    let (user, read_at) = checked?;
     sessions::start(state, &user, read_at, client).await
 }
 

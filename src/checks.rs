@@ -1,6 +1,7 @@
 //! [`RequestChecks`]: the layer in front of every route of doorward's. On the way in, the
 //! connection cap and header budget ([`limits::refusal`]), then the CSRF rule (403
-//! `csrf_failed`, [`csrf::is_forbidden`]); on the way out, the security headers.
+//! `csrf_failed`, [`csrf::is_forbidden`]); on the way out, the security headers, and the
+//! request counted and timed for `/metrics`.
 //!
 //! Written as a plain actix `Transform` rather than with `from_fn` or `DefaultHeaders`: every
 //! request passes here, and this way it costs no boxed future, no boxed body and one layer
@@ -11,6 +12,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -22,6 +24,7 @@ use pin_project_lite::pin_project;
 use crate::csrf::{self, AllowedOrigins};
 use crate::error::AppError;
 use crate::limits;
+use crate::metrics::Metrics;
 
 /// HSTS for a year, when the public URL is https: a browser that once reached doorward over
 /// TLS never falls back to plain http.
@@ -36,6 +39,8 @@ pub struct RequestChecks {
     pub max_header_bytes: usize,
     /// Whether the public URL is https (HSTS).
     pub is_https: bool,
+    /// Where answers are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl<S, B> Transform<S, ServiceRequest> for RequestChecks
@@ -75,33 +80,40 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let is_https = self.checks.is_https;
-        let refusal = if let Some(refusal) = limits::refusal(self.checks.max_header_bytes, &req) {
+        let checks = Rc::clone(&self.checks);
+        let started = Instant::now();
+        let refusal = if let Some(refusal) = limits::refusal(checks.max_header_bytes, &req) {
             refusal
-        } else if csrf::is_forbidden(req.request(), &self.checks.origins) {
+        } else if csrf::is_forbidden(req.request(), &checks.origins) {
             AppError::CsrfFailed.error_response()
         } else {
             return Checked::Passed {
                 handler: self.service.call(req),
-                is_https,
+                checks,
+                started,
             };
         };
         Checked::Refused {
             response: Some(req.into_response(refusal)),
-            is_https,
+            checks,
+            started,
         }
     }
 }
 
 pin_project! {
     /// The answer of [`RequestChecksService`]: the handler's, or a refusal made at once; either
-    /// with the security headers added.
+    /// with the security headers added, and counted.
     #[project = CheckedProjection]
     pub enum Checked<F> {
         /// The request passed: the handler's future.
-        Passed { #[pin] handler: F, is_https: bool },
+        Passed { #[pin] handler: F, checks: Rc<RequestChecks>, started: Instant },
         /// Refused before the handler (taken when polled).
-        Refused { response: Option<ServiceResponse<BoxBody>>, is_https: bool },
+        Refused {
+            response: Option<ServiceResponse<BoxBody>>,
+            checks: Rc<RequestChecks>,
+            started: Instant,
+        },
     }
 }
 
@@ -112,12 +124,22 @@ where
     type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (mut response, is_https) = match self.project() {
-            CheckedProjection::Passed { handler, is_https } => {
-                (ready!(handler.poll(cx))?.map_into_left_body(), *is_https)
-            }
-            CheckedProjection::Refused { response, is_https } => match response.take() {
-                Some(response) => (response.map_into_right_body(), *is_https),
+        let (mut response, checks, started) = match self.project() {
+            CheckedProjection::Passed {
+                handler,
+                checks,
+                started,
+            } => (
+                ready!(handler.poll(cx))?.map_into_left_body(),
+                checks,
+                started,
+            ),
+            CheckedProjection::Refused {
+                response,
+                checks,
+                started,
+            } => match response.take() {
+                Some(response) => (response.map_into_right_body(), checks, started),
                 None => {
                     return Poll::Ready(Err(AppError::Internal(
                         "checked future polled again".into(),
@@ -126,7 +148,12 @@ where
                 }
             },
         };
-        add_security_headers(response.headers_mut(), is_https);
+        add_security_headers(response.headers_mut(), checks.is_https);
+        checks.metrics.observe_request(
+            response.request(),
+            response.status().as_u16(),
+            started.elapsed(),
+        );
         Poll::Ready(Ok(response))
     }
 }

@@ -10,6 +10,7 @@
 //! takes one read lock and no allocation.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use tokio::sync::watch;
@@ -69,6 +70,9 @@ pub struct Denylist {
     /// Bumped after every change, so open WebSockets re-check their session at once
     /// ([`crate::ws`]); token checks never touch it.
     changes: watch::Sender<u64>,
+    /// When the revocation log was last read in full, Unix ms (0: never): `/readyz` and the
+    /// sync-lag metric.
+    synced_at_ms: AtomicI64,
 }
 
 impl Default for Denylist {
@@ -83,7 +87,18 @@ impl Denylist {
         Self {
             entries: RwLock::default(),
             changes: watch::Sender::new(0),
+            synced_at_ms: AtomicI64::new(0),
         }
+    }
+
+    /// Records that everything in the log up to `at_ms` (Unix ms) has been merged.
+    pub fn mark_synced(&self, at_ms: i64) {
+        self.synced_at_ms.fetch_max(at_ms, Ordering::Relaxed);
+    }
+
+    /// When the log was last read in full, Unix ms; `None` before the first read.
+    pub fn synced_at_ms(&self) -> Option<i64> {
+        Some(self.synced_at_ms.load(Ordering::Relaxed)).filter(|&at| at > 0)
     }
 
     /// Wakes whoever waits on [`Self::subscribe`] once a change is recorded.

@@ -24,9 +24,11 @@ use crate::csrf::AllowedOrigins;
 use crate::db::{Db, SetupError};
 use crate::denylist::Denylist;
 use crate::keyfile;
+use crate::metrics::Metrics;
 use crate::page_session;
 use crate::passwords::PasswordHasher;
 use crate::revocation_sync::{self, LogPosition};
+use crate::routes::operations::{self, Readiness};
 use crate::routes::{self, forward_auth::ForwardAuth, oauth::OAuth, pages};
 use crate::state::{AppState, SessionSettings};
 use crate::throttle::Throttle;
@@ -100,6 +102,7 @@ pub struct Doorward {
     oauth: OAuth,
     public_url: Url,
     max_header_bytes: usize,
+    readiness: Readiness,
 }
 
 impl Doorward {
@@ -165,6 +168,7 @@ impl Doorward {
             }
         };
         revocation_sync::check_clock(&db).await;
+        let loaded_at = crate::state::now_ms();
         let (revocations, loaded_to) = revocation_sync::read_after(&db, LogPosition::default())
             .await
             .map_err(|e| StartupError::Other(format!("cannot load the denylist: {e}")))?;
@@ -174,6 +178,7 @@ impl Doorward {
             jwt,
             verified: VerifiedTokens::new(config.token_cache_size),
             denylist: Denylist::new(),
+            metrics: Arc::new(Metrics::new()),
             users: UserCache::default(),
             settings: SessionSettings::from_config(&config),
             redirect_hosts: config.redirect_hosts.clone(),
@@ -192,6 +197,7 @@ impl Doorward {
             },
         });
         revocation_sync::apply(&state, &revocations);
+        state.denylist.mark_synced(loaded_at);
         log::info!("denylist loaded: {} entries", state.denylist.len());
         // The follower continues from the load's own position, so nothing revoked between the
         // load and the first sync is skipped. On PostgreSQL a listener wakes it at each commit
@@ -233,6 +239,7 @@ impl Doorward {
             public_url,
             state,
             max_header_bytes: config.limits.max_header_bytes,
+            readiness: Readiness::for_sync_interval(config.sync_interval),
         })
     }
 
@@ -248,15 +255,10 @@ impl Doorward {
     pub fn routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
         let doorward = self.clone();
         move |cfg: &mut web::ServiceConfig| {
-            let origins = Arc::clone(&doorward.origins);
             let base = doorward.state.base_path.clone();
-            let checks = RequestChecks {
-                origins: Arc::clone(&origins),
-                max_header_bytes: doorward.max_header_bytes,
-                is_https: doorward.public_url.scheme() == "https",
-            };
+            let checks = doorward.checks();
             cfg.app_data(doorward.state.clone())
-                .app_data(web::Data::from(origins));
+                .app_data(web::Data::from(Arc::clone(&doorward.origins)));
             let hot = routes::hot(&doorward.state.base_path, doorward.forward_auth.clone());
             let scope = web::scope(&doorward.state.base_path)
                 .guard(guard::fn_guard(move |ctx| is_doorward_path(&base, ctx)))
@@ -280,6 +282,47 @@ impl Doorward {
                 }
                 cfg.service(scope.wrap(cors(origins)));
             }
+        }
+    }
+
+    /// Registers `GET /healthz` (200 while the process answers) and `GET /readyz` (200 when
+    /// the database answers and the denylist is current, else 503), under the base path.
+    pub fn health_routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+        let doorward = self.clone();
+        move |cfg: &mut web::ServiceConfig| {
+            let checks = doorward.checks();
+            let resources =
+                operations::health_resources(&doorward.state.base_path, doorward.readiness);
+            for resource in resources {
+                cfg.service(
+                    resource
+                        .app_data(doorward.state.clone())
+                        .wrap(checks.clone()),
+                );
+            }
+        }
+    }
+
+    /// Registers `GET /metrics` (Prometheus), under the base path: beside the other routes, or
+    /// on an app of its own bound to an address only the monitoring can reach.
+    pub fn metrics_route(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+        let doorward = self.clone();
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.service(
+                operations::metrics_resource(&doorward.state.base_path)
+                    .app_data(doorward.state.clone())
+                    .wrap(doorward.checks()),
+            );
+        }
+    }
+
+    /// The layer in front of each of doorward's routes.
+    fn checks(&self) -> RequestChecks {
+        RequestChecks {
+            origins: Arc::clone(&self.origins),
+            max_header_bytes: self.max_header_bytes,
+            is_https: self.public_url.scheme() == "https",
+            metrics: Arc::clone(&self.state.metrics),
         }
     }
 

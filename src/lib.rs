@@ -85,6 +85,7 @@ pub(crate) mod keyfile;
 pub(crate) mod limits;
 pub(crate) mod mail;
 pub(crate) mod mail_links;
+pub(crate) mod metrics;
 pub(crate) mod page_session;
 pub(crate) mod passwords;
 pub(crate) mod revocation_sync;

@@ -115,6 +115,15 @@ impl PasswordHasher {
         })
     }
 
+    /// Jobs queued or running, for `/metrics`.
+    pub fn jobs_in_flight(&self) -> usize {
+        let in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        in_flight.values().sum()
+    }
+
     /// Runs `work` for `client` on a hashing thread and awaits its answer. If the caller stops
     /// waiting (its request was dropped) before a thread takes the job, the work is skipped.
     async fn run<T: Send + 'static>(

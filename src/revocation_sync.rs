@@ -111,9 +111,11 @@ pub async fn follow(state: Weak<AppState>, schedule: Schedule, mut position: Log
             }
             continue;
         }
+        let reading_at = now_ms();
         match read_after(&state.db, position).await {
             Ok((entries, next)) => {
                 apply(&state, &entries);
+                state.denylist.mark_synced(reading_at);
                 position = next;
             }
             Err(e) => log::warn!("revocation sync skipped: {e}"),

@@ -220,6 +220,7 @@ pub async fn refresh(
             issue(state, User::from(&user), read_at, pair)
         }
         Rotation::Reused { family_id, now } => {
+            state.metrics.refresh_reuse_detected();
             log::warn!("refresh token reuse detected: session {family_id} revoked");
             let forget_at = now + state.settings.family_memory_ms;
             state

@@ -1,5 +1,6 @@
 //! The doorward binary's server: binds the listener (port 0 works), starts [`Doorward`] on it
-//! and serves its routes, its start page and a request log.
+//! and serves its routes, health checks, metrics, its start page and a request log; with
+//! `DOORWARD_METRICS_BIND`, `/metrics` is served there instead, by a server of its own.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use crate::limits::ConnectionCounter;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `/metrics` server, with its port, when `DOORWARD_METRICS_BIND` is set.
+    metrics_server: Option<(Server, u16)>,
     doorward: Doorward,
 }
 
@@ -42,6 +45,16 @@ impl Application {
             None => Url::parse(&format!("http://localhost:{port}"))
                 .map_err(|e| StartupError::Other(e.to_string()))?,
         };
+        let metrics_listener = config
+            .metrics_bind
+            .as_ref()
+            .map(|address| {
+                TcpListener::bind(address).map_err(|source| StartupError::Bind {
+                    address: address.clone(),
+                    source,
+                })
+            })
+            .transpose()?;
         let (bind, workers, limits) = (config.bind.clone(), config.workers, config.limits);
         let connections = ConnectionCounter::new(
             limits.max_connections_per_ip,
@@ -50,6 +63,8 @@ impl Application {
         let doorward = Doorward::start_at(config, public_url).await?;
 
         let routes = doorward.routes();
+        let health = doorward.health_routes();
+        let metrics_here = metrics_listener.is_none().then(|| doorward.metrics_route());
         let start_page = doorward.start_page();
         let headers = doorward.clone();
         // The request log is `info`: below that level the layer is left out altogether, since
@@ -58,6 +73,12 @@ impl Application {
         let app = move || {
             App::new()
                 .configure(routes.clone())
+                .configure(health.clone())
+                .configure(|cfg| {
+                    if let Some(metrics) = &metrics_here {
+                        metrics(cfg);
+                    }
+                })
                 // Everything else, the start page and the 404s: doorward's routes set the
                 // security headers themselves, so this layer is not paid twice on them.
                 .service(
@@ -84,9 +105,13 @@ impl Application {
             source,
         })?;
 
+        let metrics_server = metrics_listener
+            .map(|listener| serve_metrics(&doorward, listener))
+            .transpose()?;
         Ok(Self {
             port,
             server,
+            metrics_server,
             doorward,
         })
     }
@@ -96,7 +121,13 @@ impl Application {
         self.port
     }
 
-    /// A handle to stop the server (tests restart it on the same database).
+    /// The port `/metrics` is served on when `DOORWARD_METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
+    }
+
+    /// A handle to stop the server (tests restart it on the same database); the metrics server
+    /// stops with it.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
@@ -110,9 +141,27 @@ impl Application {
     /// no longer once the server and this are gone.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Self {
-            server, doorward, ..
+            server,
+            metrics_server,
+            doorward,
+            ..
         } = self;
-        let outcome = server.await;
+        let Some((metrics_server, _)) = metrics_server else {
+            let outcome = server.await;
+            drop(doorward);
+            return outcome;
+        };
+        // Both run on this task; the metrics server is stopped once the main one has ended.
+        let metrics_handle = metrics_server.handle();
+        let main = async {
+            let outcome = server.await;
+            metrics_handle.stop(true).await;
+            outcome
+        };
+        let (outcome, metrics_outcome) = futures_util::join!(main, metrics_server);
+        if let Err(e) = metrics_outcome {
+            log::warn!("metrics server: {e}");
+        }
         drop(doorward);
         outcome
     }
@@ -157,6 +206,28 @@ where
         .shutdown_timeout(5)
         .listen(listener)?
         .run())
+}
+
+/// The `/metrics` server on its own listener: one worker, nothing else routed.
+fn serve_metrics(
+    doorward: &Doorward,
+    listener: TcpListener,
+) -> Result<(Server, u16), StartupError> {
+    let address = listener.local_addr().map_err(|source| StartupError::Bind {
+        address: "DOORWARD_METRICS_BIND".to_owned(),
+        source,
+    })?;
+    let metrics = doorward.metrics_route();
+    let server = HttpServer::new(move || App::new().configure(metrics.clone()))
+        .workers(1)
+        .shutdown_timeout(1)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: address.to_string(),
+            source,
+        })?
+        .run();
+    Ok((server, address.port()))
 }
 
 /// One line per request, without the query string, which might carry something secret.

@@ -10,6 +10,7 @@ use chrono::Utc;
 use crate::config::{Config, RedirectHosts};
 use crate::db::Db;
 use crate::denylist::Denylist;
+use crate::metrics::Metrics;
 use crate::passwords::PasswordHasher;
 use crate::throttle::Throttle;
 use crate::tokens::jwt::{AccessClaims, JwtKeys, LEEWAY_SECS};
@@ -82,6 +83,8 @@ pub struct AppState {
     pub throttle: Throttle,
     /// The verification and reset links, and the mail they go by.
     pub links: MailLinks,
+    /// What `GET /metrics` reports.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

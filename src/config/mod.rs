@@ -22,7 +22,7 @@ pub use mail::{MailSettings, MailTransport};
 pub use redirect_hosts::RedirectHosts;
 
 pub(crate) use parse::{is_loopback_host, parse_duration};
-use parse::{parse_base_path, parse_cors_origins, parse_proxies, parse_public_url};
+use parse::{parse_base_path, parse_bind, parse_cors_origins, parse_proxies, parse_public_url};
 
 /// One bad setting: its name and what is wrong with it, printed on one line.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,7 @@ impl ConfigError {
 const SETTING_NAMES: &[&str] = &[
     "DATABASE_URL",
     "DOORWARD_BIND",
+    "DOORWARD_METRICS_BIND",
     "DOORWARD_PUBLIC_URL",
     "DOORWARD_CORS_ORIGINS",
     "JWT_SECRET",
@@ -288,6 +289,8 @@ pub struct Config {
     pub database: DatabaseTarget,
     /// `DOORWARD_BIND`.
     pub bind: String,
+    /// `DOORWARD_METRICS_BIND`: where `/metrics` is served instead of `DOORWARD_BIND`.
+    pub metrics_bind: Option<String>,
     /// `DOORWARD_PUBLIC_URL`; `None` means `http://localhost:<bound port>`.
     pub public_url: Option<Url>,
     /// `DOORWARD_CORS_ORIGINS`, as ASCII-serialized origins.
@@ -376,13 +379,13 @@ impl Config {
         let database = DatabaseTarget::parse(
             &var("DATABASE_URL").unwrap_or_else(|| "sqlite://doorward.db".to_owned()),
         )?;
-        let bind = var("DOORWARD_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        if std::net::ToSocketAddrs::to_socket_addrs(bind.as_str()).is_err() {
-            return Err(ConfigError::new(
-                "DOORWARD_BIND",
-                format!("expected host:port such as 127.0.0.1:8080, got '{bind}'"),
-            ));
-        }
+        let bind = parse_bind(
+            "DOORWARD_BIND",
+            var("DOORWARD_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+        )?;
+        let metrics_bind = var("DOORWARD_METRICS_BIND")
+            .map(|raw| parse_bind("DOORWARD_METRICS_BIND", raw))
+            .transpose()?;
         let public_url = var("DOORWARD_PUBLIC_URL")
             .map(|raw| parse_public_url(&raw))
             .transpose()?;
@@ -511,6 +514,7 @@ impl Config {
         Ok(Self {
             database,
             bind,
+            metrics_bind,
             public_url,
             cors_origins,
             jwt_secret,

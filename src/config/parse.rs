@@ -6,6 +6,17 @@ use url::Url;
 
 use super::ConfigError;
 
+/// A listen address `host:port`, for `setting`.
+pub(super) fn parse_bind(setting: &'static str, raw: String) -> Result<String, ConfigError> {
+    if std::net::ToSocketAddrs::to_socket_addrs(raw.as_str()).is_err() {
+        return Err(ConfigError::new(
+            setting,
+            format!("expected host:port such as 127.0.0.1:8080, got '{raw}'"),
+        ));
+    }
+    Ok(raw)
+}
+
 /// `/` alone is the root; otherwise segments of unreserved characters, none `.` or `..`.
 pub(super) fn parse_base_path(raw: &str) -> Result<String, ConfigError> {
     let raw = raw.trim();

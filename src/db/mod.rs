@@ -173,6 +173,21 @@ impl Db {
         Ok(Self { pool })
     }
 
+    /// Checks the database answers (`/readyz`): a pooled connection runs `SELECT 1`.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| conn.batch_execute("SELECT 1")).await
+    }
+
+    /// The pool now, for `/metrics`: open connections, of which idle, and the limit.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections,
+            state.idle_connections,
+            self.pool.max_size(),
+        )
+    }
+
     /// Runs `f` with a pooled connection on the blocking thread pool, never on an async worker.
     /// Waiting for a connection is itself blocking, so it happens inside the closure too.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>

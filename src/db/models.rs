@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{refresh_families, refresh_tokens, revocation_log, users};
+use super::schema::{audit_events, refresh_families, refresh_tokens, revocation_log, users};
 
 /// A `users` row. Its `Debug` leaves out the password hash.
 #[derive(Clone, Queryable, Selectable)]
@@ -179,4 +179,46 @@ pub struct NewLogEntry<'a> {
     pub value: i64,
     /// Unix ms.
     pub forget_at: i64,
+}
+
+/// An `audit_events` row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    /// Ascending: the order events were recorded in.
+    pub id: i64,
+    /// Unix ms.
+    pub at: i64,
+    /// What happened (`crate::audit::AuditKind`).
+    pub kind: String,
+    /// Whose account, when known.
+    pub user_id: Option<String>,
+    /// Which session (`sid`), when one was involved.
+    pub session_id: Option<String>,
+    /// The client's address as doorward saw it (after `DOORWARD_TRUSTED_PROXIES`).
+    pub ip: Option<String>,
+    /// The client's `User-Agent`, cut to 256 characters.
+    pub user_agent: Option<String>,
+    /// A word or two more: a failure's reason, a new role, who acted.
+    pub detail: Option<String>,
+}
+
+/// A new `audit_events` row.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditEvent<'a> {
+    /// Unix ms.
+    pub at: i64,
+    /// See [`AuditRow::kind`].
+    pub kind: &'static str,
+    /// See [`AuditRow::user_id`].
+    pub user_id: Option<&'a str>,
+    /// See [`AuditRow::session_id`].
+    pub session_id: Option<&'a str>,
+    /// See [`AuditRow::ip`].
+    pub ip: Option<&'a str>,
+    /// See [`AuditRow::user_agent`].
+    pub user_agent: Option<&'a str>,
+    /// See [`AuditRow::detail`].
+    pub detail: Option<&'a str>,
 }

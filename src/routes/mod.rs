@@ -1,7 +1,7 @@
 //! HTTP routes, split by audience: bearer JSON ([`auth`]), cookie JSON for browser apps
 //! ([`cookie_auth`]), the protected API ([`api`]), forward-auth for reverse proxies
 //! ([`forward_auth`]), the OAuth2 endpoints and discovery ([`oauth`]), doorward's WebSocket
-//! ([`ws`]) and the HTML pages ([`pages`]). Each module exposes `configure`; [`openapi`]
+//! ([`ws`]), the HTML pages ([`pages`]) and health and metrics ([`operations`]). Each module exposes `configure`; [`openapi`]
 //! describes them all at `GET /openapi.json`.
 
 pub mod api;
@@ -11,6 +11,7 @@ pub mod forward_auth;
 pub mod mail_links;
 pub mod oauth;
 pub mod openapi;
+pub mod operations;
 pub mod pages;
 pub mod respond;
 pub mod ws;

@@ -18,7 +18,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::{OpenApi, ToSchema};
 
-use super::{api, auth, cookie_auth, forward_auth, mail_links, oauth, pages, ws};
+use super::{api, auth, cookie_auth, forward_auth, mail_links, oauth, operations, pages, ws};
 use crate::cookies::{ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::error::{ErrorBody, FieldErrors};
 use crate::users::User;
@@ -343,6 +343,9 @@ pub struct ResetPasswordForm {
         pages::mail_links::verify_form,
         pages::mail_links::verify_submit,
         pages::stylesheet,
+        operations::healthz,
+        operations::readyz,
+        operations::metrics,
     ),
     components(schemas(ErrorBody<'static>, FieldErrors, User)),
     tags(
@@ -351,6 +354,7 @@ pub struct ResetPasswordForm {
         (name = "oauth2", description = "RFC 6749, 7009, 7662, 8414 and 7517, and this document"),
         (name = "proxy", description = "Forward-auth and the session socket"),
         (name = "pages", description = "Server-rendered HTML forms"),
+        (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
 struct Document;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::helpers::{Backend, assert_error, spawn_app};
 
 /// Renames the test's database away (or back), ending its sessions first so the rename can run.
-fn rename_database(app_url: &str, from_suffix: &str, to_suffix: &str) {
+pub(crate) fn rename_database(app_url: &str, from_suffix: &str, to_suffix: &str) {
     let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
     let name = app_url.rsplit('/').next().unwrap();
     let (from, to) = (format!("{name}{from_suffix}"), format!("{name}{to_suffix}"));

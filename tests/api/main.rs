@@ -18,6 +18,7 @@ mod mail_links;
 mod notify;
 mod oauth;
 mod openapi;
+mod operations;
 mod pages;
 mod password;
 mod refresh;

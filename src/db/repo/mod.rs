@@ -2,7 +2,7 @@
 //! `DbConn`, verb first: accounts in [`users`], sign-in and rotation in
 //! [`sessions`], revocations and the log other instances follow in [`revocations`], WebSocket
 //! tickets in [`tickets`], sign-in throttling in [`sign_in_attempts`], mailed links in
-//! [`mail_tokens`].
+//! [`mail_tokens`], the audit log in [`audit`].
 //!
 //! Write transactions begin with a write to the user's row ([`users::lock_user`]): on
 //! PostgreSQL that row lock serializes rotation and "log out everywhere" per user (contract
@@ -10,6 +10,7 @@
 //! (waiting under `busy_timeout`), so it can never fail later trying to upgrade a stale read
 //! snapshot.
 
+pub mod audit;
 pub mod mail_tokens;
 pub mod revocations;
 pub mod sessions;
@@ -17,6 +18,7 @@ pub mod sign_in_attempts;
 pub mod tickets;
 pub mod users;
 
+pub use audit::{insert_audit_events, list_audit_events, purge_audit_events};
 pub use mail_tokens::{
     NewMailToken, insert_mail_token, mail_token_since, purge_mail_tokens, purpose, reset_password,
     verify_email,

@@ -1,0 +1,154 @@
+//! For operators and orchestrators: `GET /healthz` (the process answers), `GET /readyz` (the
+//! database answers and the denylist is current: send traffic here) and `GET /metrics`
+//! (Prometheus). None of them needs a credential; `/metrics` can be served on an address of its
+//! own (`DOORWARD_METRICS_BIND`) rather than beside the API.
+
+use std::time::Duration;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, Resource, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::AppError;
+use crate::metrics::{CONTENT_TYPE, Sample};
+use crate::routes::respond::no_store;
+use crate::state::{AppState, millis, now_ms};
+
+/// When `/readyz` calls the denylist stale.
+#[derive(Debug, Clone, Copy)]
+pub struct Readiness {
+    /// The longest since the revocation log was last read in full: three sync intervals, and
+    /// at least five seconds, so one slow read is no outage.
+    pub stale_after_ms: i64,
+}
+
+impl Readiness {
+    /// The rule for `DOORWARD_SYNC_INTERVAL`.
+    pub fn for_sync_interval(every: Duration) -> Self {
+        Self {
+            stale_after_ms: millis(every).saturating_mul(3).max(5_000),
+        }
+    }
+}
+
+/// `GET {base}/healthz` and `GET {base}/readyz`.
+pub fn health_resources(base_path: &str, readiness: Readiness) -> [Resource; 2] {
+    [
+        web::resource(format!("{base_path}/healthz")).route(web::get().to(healthz)),
+        web::resource(format!("{base_path}/readyz"))
+            .app_data(web::Data::new(readiness))
+            .route(web::get().to(readyz)),
+    ]
+}
+
+/// `GET {base}/metrics`.
+pub fn metrics_resource(base_path: &str) -> Resource {
+    web::resource(format!("{base_path}/metrics")).route(web::get().to(metrics))
+}
+
+/// `/healthz`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// 200 whenever the process can answer at all; it asks nothing of the database.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process answers", body = Health)),
+)]
+pub async fn healthz() -> HttpResponse {
+    no_store(StatusCode::OK).json(Health { status: "ok" })
+}
+
+/// `/readyz`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyReport {
+    /// `ready` or `unavailable`.
+    status: &'static str,
+    /// `ok` or `unreachable`.
+    database: &'static str,
+    denylist: DenylistReport,
+}
+
+/// The denylist, as `/readyz` sees it.
+#[derive(Serialize, ToSchema)]
+pub struct DenylistReport {
+    /// Revocations held in memory.
+    entries: usize,
+    /// Since the revocation log was last read in full, ms.
+    synced_ms_ago: Option<i64>,
+    /// Whether that is recent enough to trust.
+    current: bool,
+}
+
+/// 200 when the database answers `SELECT 1` and the revocation log was read recently; else 503
+/// with `Retry-After`, and the body says which.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready for traffic", body = ReadyReport),
+        (status = 503, description = "The database does not answer, or the denylist is stale; see `Retry-After`", body = ReadyReport),
+    ),
+)]
+pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>) -> HttpResponse {
+    let database = state.db.ping().await;
+    if let Err(e) = &database {
+        log::debug!("not ready: {}", crate::error::error_chain(e));
+    }
+    let synced_ms_ago = state.denylist.synced_at_ms().map(|at| now_ms() - at);
+    let current = synced_ms_ago.is_some_and(|ago| ago <= readiness.stale_after_ms);
+    let ready = database.is_ok() && current;
+    let mut answer = no_store(if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    });
+    if !ready {
+        answer.insert_header((header::RETRY_AFTER, "1"));
+    }
+    answer.json(ReadyReport {
+        status: if ready { "ready" } else { "unavailable" },
+        database: if database.is_ok() {
+            "ok"
+        } else {
+            "unreachable"
+        },
+        denylist: DenylistReport {
+            entries: state.denylist.len(),
+            synced_ms_ago,
+            current,
+        },
+    })
+}
+
+/// Every metric, in the OpenMetrics text format, with the gauges read now.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus metrics (OpenMetrics text); on `DOORWARD_METRICS_BIND` instead when that is set", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+    ),
+)]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (pool_connections, pool_idle, pool_max) = state.db.pool_state();
+    let sample = Sample {
+        denylist_entries: state.denylist.len(),
+        bcrypt_jobs: state.hasher.jobs_in_flight(),
+        pool_connections,
+        pool_idle,
+        pool_max,
+        sync_lag_ms: state.denylist.synced_at_ms().map_or(0, |at| now_ms() - at),
+    };
+    let text = state.metrics.encode(sample).map_err(AppError::internal)?;
+    Ok(no_store(StatusCode::OK)
+        .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
+        .body(text))
+}
