@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::audit::{self, AuditEvent, AuditKind};
 use crate::db::models::UserRow;
 use crate::db::repo;
 use crate::domain::{DisplayName, Email, Password};
@@ -94,9 +95,17 @@ pub async fn register(
         if !created {
             return Err(AppError::EmailTaken);
         }
+        audit::record_one(
+            &state.db,
+            AuditEvent::of_user(AuditKind::Register, &*account.id).sent_by(client),
+        )
+        .await;
         Registered::VerifyFirst(account.user())
     } else {
-        Registered::SignedIn(sessions::start_for_new_account(state, &account, client).await?)
+        let issued = sessions::start_for_new_account(state, &account, client).await?;
+        let event = AuditEvent::of_user(AuditKind::Register, &*account.id).in_session(issued.sid);
+        audit::record_one(&state.db, event.sent_by(client)).await;
+        Registered::SignedIn(issued)
     };
     // The mail goes after the answer: a slow or failing mail server never fails a
     // registration, which the user can ask to be sent again (`/auth/verify-email/resend`).
@@ -131,8 +140,30 @@ pub async fn sign_in(
 ) -> Result<IssuedSession, AppError> {
     let checked = check_password(state, client, email, password).await;
     state.metrics.sign_in(SignInOutcome::of(&checked));
-    let (user, read_at) = checked?;
-    sessions::start(state, &user, read_at, client).await
+    let (user, read_at) = match checked {
+        Ok(found) => found,
+        Err(e) => {
+            if let Some(reason) = failure_reason(&e) {
+                let event = AuditEvent::failed_sign_in(email, reason).sent_by(client);
+                audit::record_one(&state.db, event).await;
+            }
+            return Err(e);
+        }
+    };
+    let issued = sessions::start(state, &user, read_at, client).await?;
+    let event = AuditEvent::of_user(AuditKind::SignIn, user.id).in_session(issued.sid);
+    audit::record_one(&state.db, event.sent_by(client)).await;
+    Ok(issued)
+}
+
+/// Why a sign-in failed, as the audit log words it; `None` for what is not the caller's
+/// doing to record (a throttled flood, an outage).
+fn failure_reason(error: &AppError) -> Option<&'static str> {
+    match error {
+        AppError::InvalidCredentials => Some("invalid_credentials"),
+        AppError::EmailNotVerified => Some("email_not_verified"),
+        _ => None,
+    }
 }
 
 /// Changes a signed-in user's password: the current one is checked as a sign-in checks it
@@ -161,7 +192,7 @@ pub async fn change_password(
         return Err(wrong());
     }
     let hash = state.hasher.hash(client.ip.key(), new).await?;
-    sessions::replace_password(state, claims, hash).await
+    sessions::replace_password(state, claims, client, hash).await
 }
 
 /// Checks an email and password for a sign-in or a password change. Throttled first, before

@@ -9,6 +9,7 @@ use actix_web::web;
 use diesel::Connection;
 use uuid::Uuid;
 
+use crate::audit::{self, AuditEvent, AuditKind};
 use crate::config::Config;
 use crate::db::models::{NewUser, UserRow};
 use crate::db::repo::{self, SessionChoice};
@@ -119,6 +120,8 @@ impl Admin {
                 email.as_ref()
             )));
         }
+        self.record(AuditEvent::of_user(AuditKind::UserCreated, &*id).detail(role.as_str()))
+            .await;
         Ok(id)
     }
 
@@ -130,6 +133,8 @@ impl Admin {
         self.db
             .run(move |conn| repo::set_role(conn, &id, role.as_str()))
             .await?;
+        self.record(AuditEvent::of_user(AuditKind::RoleChanged, &*user.id).detail(role.as_str()))
+            .await;
         Ok(user)
     }
 
@@ -143,6 +148,8 @@ impl Admin {
         self.db
             .run(move |conn| repo::disable_user(conn, &id, cutoff, now, forget_at))
             .await?;
+        self.record(AuditEvent::of_user(AuditKind::UserDisabled, &*user.id))
+            .await;
         Ok(user)
     }
 
@@ -153,6 +160,8 @@ impl Admin {
         self.db
             .run(move |conn| repo::set_disabled(conn, &id, None))
             .await?;
+        self.record(AuditEvent::of_user(AuditKind::UserEnabled, &*user.id))
+            .await;
         Ok(user)
     }
 
@@ -165,6 +174,8 @@ impl Admin {
         self.db
             .run(move |conn| repo::revoke_all_sessions(conn, &id, cutoff, now, forget_at))
             .await?;
+        self.record(AuditEvent::of_user(AuditKind::SignOutEverywhere, &*user.id))
+            .await;
         Ok(user)
     }
 
@@ -187,7 +198,17 @@ impl Admin {
                 "no live session has the id {session_id}"
             )));
         }
+        self.record(AuditEvent::of_session(
+            AuditKind::SessionRevoked,
+            session_id,
+        ))
+        .await;
         Ok(())
+    }
+
+    /// Records what an operator did: `detail` says `operator` unless it names a role.
+    async fn record(&self, event: AuditEvent) {
+        audit::record_one(&self.db, event.by_operator()).await;
     }
 
     /// Deletes the rows that can no longer matter; how many.

@@ -73,6 +73,7 @@ const EXACT_PATHS: &[&str] = &[
     "/openapi.json",
     "/api/sessions",
     "/api/password",
+    "/api/audit",
     "/account/sessions/end",
     "/account/sessions/end-others",
     "/account/password",

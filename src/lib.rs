@@ -72,6 +72,7 @@ pub mod config;
 
 pub(crate) mod accounts;
 pub(crate) mod admin;
+pub(crate) mod audit;
 pub(crate) mod checks;
 pub(crate) mod cookies;
 pub(crate) mod csrf;

@@ -9,10 +9,11 @@
 
 use std::sync::Arc;
 
+use crate::audit::{self, AuditEvent, AuditKind};
 use crate::db::repo::{self, NewMailToken, purpose};
 use crate::domain::{Email, Password};
 use crate::error::AppError;
-use crate::extractors::client_ip::ClientIp;
+use crate::extractors::client_ip::{Client, ClientIp};
 use crate::mail::{Mail, Mailer};
 use crate::sessions;
 use crate::state::{AppState, now_ms};
@@ -114,12 +115,12 @@ pub async fn verify(state: &AppState, token: &str) -> Result<(), AppError> {
 /// so far refused, at once on this instance and within `DOORWARD_SYNC_INTERVAL` on the others.
 pub async fn reset(
     state: &AppState,
-    client: ClientIp,
+    client: &Client,
     token: &str,
     password: Password,
 ) -> Result<(), AppError> {
     let hash = presented(token)?;
-    let password_hash = state.hasher.hash(client.key(), password).await?;
+    let password_hash = state.hasher.hash(client.ip.key(), password).await?;
     let now = now_ms();
     let (cutoff, forget_at) = sessions::everywhere_cutoff(now, state.settings.family_memory_ms);
     let user_id = state
@@ -131,6 +132,8 @@ pub async fn reset(
         .ok_or(AppError::InvalidLink)?;
     state.denylist.set_cutoff(&user_id, cutoff, forget_at);
     state.users.forget([user_id.as_str()]);
+    let event = AuditEvent::of_user(AuditKind::PasswordReset, user_id).sent_by(client);
+    audit::record_one(&state.db, event).await;
     Ok(())
 }
 

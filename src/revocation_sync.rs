@@ -201,6 +201,8 @@ pub struct Retention {
     pub attempt_window_ms: i64,
     /// `SESSION_MAX_AGE`: how long the mark of an address an account signed in from is kept.
     pub session_max_age_ms: i64,
+    /// `DOORWARD_AUDIT_RETENTION`: how long audit events are kept.
+    pub audit_ms: i64,
 }
 
 impl Retention {
@@ -211,21 +213,25 @@ impl Retention {
             family_memory_ms: sessions.family_memory_ms,
             attempt_window_ms: millis(config.throttling.failed_sign_in_window),
             session_max_age_ms: sessions.session_max_age_ms,
+            audit_ms: millis(config.audit_retention),
         }
     }
 }
 
-/// Deletes expired rows, and sign-in attempt counts whose window ended: what the follower does
-/// every `DOORWARD_PURGE_INTERVAL`, and `doorward purge` at once. The rows deleted.
+/// Deletes expired rows, sign-in attempt counts whose window ended and audit events past their
+/// retention: what the follower does every `DOORWARD_PURGE_INTERVAL`, and `doorward purge` at
+/// once. The rows deleted.
 pub async fn purge(db: &Db, retention: Retention) -> Result<usize, DbError> {
     let now = now_ms();
     let horizon = now - retention.family_memory_ms;
     let attempts_stale = now - retention.attempt_window_ms;
     let successes_forgotten = now - retention.session_max_age_ms;
+    let audit_forgotten = now - retention.audit_ms;
     db.run(move |conn| {
         Ok::<_, diesel::result::Error>(
             repo::purge_expired(conn, now, horizon)?
-                + repo::purge_attempts(conn, attempts_stale, successes_forgotten)?,
+                + repo::purge_attempts(conn, attempts_stale, successes_forgotten)?
+                + repo::purge_audit_events(conn, audit_forgotten)?,
         )
     })
     .await

@@ -12,12 +12,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::audit::{self, AuditEvent, AuditKind};
 use crate::cookies::{self, TokenCookies};
 use crate::db::models::{NewFamily, NewRefreshToken, UserRow};
 use crate::db::repo::{self, FamilyStart, Revocation, Rotation, RotationRules};
 use crate::error::AppError;
 use crate::extractors::auth::{PresentedToken, presented_token};
-use crate::extractors::client_ip::{Client, ClientIp};
+use crate::extractors::client_ip::Client;
 use crate::state::{AppState, now_ms};
 use crate::tokens::jwt::{AccessClaims, IssuedAccessToken, LEEWAY_SECS, Subject};
 use crate::tokens::opaque::{OpaqueToken, OpaqueTokenHash};
@@ -34,6 +35,8 @@ pub struct IssuedSession {
     pub refresh_expires_in: i64,
     /// The signed-in user.
     pub user: Arc<User>,
+    /// The session (refresh family) it belongs to.
+    pub sid: Uuid,
 }
 
 impl IssuedSession {
@@ -177,6 +180,7 @@ fn issue(
         refresh: pair.refresh,
         refresh_expires_in: (pair.refresh_expires_at - pair.now).div_euclid(1000),
         user: state.users.remember(user, read_at),
+        sid: pair.sid,
     })
 }
 
@@ -185,10 +189,10 @@ fn issue(
 /// family first.
 pub async fn refresh(
     state: &AppState,
-    client: ClientIp,
+    client: &Client,
     presented: &str,
 ) -> Result<IssuedSession, AppError> {
-    state.throttle.refresh(client.key())?;
+    state.throttle.refresh(client.ip.key())?;
     let presented = OpaqueTokenHash::of_presented(presented).ok_or(AppError::InvalidGrant)?;
     let (refresh, hash) = new_refresh_token()?;
     let rules = RotationRules {
@@ -217,7 +221,10 @@ pub async fn refresh(
                 refresh_expires_at: expires_at,
                 now,
             };
-            issue(state, User::from(&user), read_at, pair)
+            let issued = issue(state, User::from(&user), read_at, pair)?;
+            let event = AuditEvent::of_user(AuditKind::Refresh, user.id).in_session(family_id);
+            audit::record_one(&state.db, event.sent_by(client)).await;
+            Ok(issued)
         }
         Rotation::Reused { family_id, now } => {
             state.metrics.refresh_reuse_detected();
@@ -226,6 +233,8 @@ pub async fn refresh(
             state
                 .denylist
                 .revoke_families([family_id.as_str()], forget_at);
+            let event = AuditEvent::of_session(AuditKind::RefreshReuseDetected, family_id);
+            audit::record_one(&state.db, event.sent_by(client)).await;
             Err(AppError::InvalidGrant)
         }
         Rotation::Rejected => Err(AppError::InvalidGrant),
@@ -233,14 +242,15 @@ pub async fn refresh(
     }
 }
 
-/// The credentials a sign-out found on the request, whatever carried them. No `Debug`: it
-/// holds raw tokens.
-#[derive(Default)]
+/// The credentials a sign-out found on the request, whatever carried them, and who sent them
+/// (for the audit log). No `Debug`: it holds raw tokens.
 pub struct SignOut<'a> {
     /// Access tokens (from the header and the cookie).
     pub access_tokens: Vec<&'a str>,
     /// Refresh tokens from the body and the cookie.
     pub refresh_tokens: Vec<&'a str>,
+    /// The client signing out.
+    pub client: Client,
 }
 
 impl<'a> SignOut<'a> {
@@ -250,6 +260,7 @@ impl<'a> SignOut<'a> {
         Self {
             access_tokens: cookies::all_values(req.headers(), cookies::ACCESS_COOKIE).collect(),
             refresh_tokens: cookies::all_values(req.headers(), cookies::REFRESH_COOKIE).collect(),
+            client: Client::of_request(req),
         }
     }
 
@@ -280,19 +291,39 @@ pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), 
         .iter()
         .filter_map(|token| OpaqueTokenHash::of_presented(token))
         .collect();
-    revoke(state, &claims, refresh_hashes, AccessTokenSessions::End).await
+    let ended = revoke(state, &claims, refresh_hashes, AccessTokenSessions::End).await?;
+    let events = ended
+        .into_iter()
+        .map(|sid| AuditEvent::of_session(AuditKind::SignOut, sid).sent_by(&credentials.client))
+        .collect();
+    audit::record(&state.db, events).await;
+    Ok(())
 }
 
 /// RFC 7009 revocation of one token, whichever kind it is: an access token (a JWT of ours,
 /// expired or not) is denylisted by its `jti` and its session goes on; a refresh token ends its
 /// session. Anything else is nothing to revoke. The kinds cannot be mistaken for each other, so
 /// a `token_type_hint` is not needed.
-pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), AppError> {
-    if let Ok(claims) = state.jwt.verify_ignoring_expiry(token) {
-        return revoke(state, &[claims], Vec::new(), AccessTokenSessions::Keep).await;
-    }
-    let refresh_hashes = OpaqueTokenHash::of_presented(token).into_iter().collect();
-    revoke(state, &[], refresh_hashes, AccessTokenSessions::End).await
+pub async fn revoke_token(state: &AppState, client: &Client, token: &str) -> Result<(), AppError> {
+    let event = if let Ok(claims) = state.jwt.verify_ignoring_expiry(token) {
+        revoke(
+            state,
+            std::slice::from_ref(&claims),
+            Vec::new(),
+            AccessTokenSessions::Keep,
+        )
+        .await?;
+        AuditEvent::of_user(AuditKind::TokenRevoked, claims.sub).in_session(claims.sid)
+    } else {
+        let refresh_hashes = OpaqueTokenHash::of_presented(token).into_iter().collect();
+        let ended = revoke(state, &[], refresh_hashes, AccessTokenSessions::End).await?;
+        let Some(sid) = ended.into_iter().next() else {
+            return Ok(());
+        };
+        AuditEvent::of_session(AuditKind::SignOut, sid)
+    };
+    audit::record_one(&state.db, event.sent_by(client)).await;
+    Ok(())
 }
 
 /// Whether revoking an access token ends its session (`sid`) too.
@@ -304,13 +335,13 @@ enum AccessTokenSessions {
 
 /// Denylists the access tokens' `jti`s and revokes the refresh tokens' families (and, with
 /// [`AccessTokenSessions::End`], the access tokens' sessions): in the database in one
-/// transaction, then in memory.
+/// transaction, then in memory. The sessions it ended, each once.
 async fn revoke(
     state: &AppState,
     claims: &[AccessClaims],
     refresh_hashes: Vec<OpaqueTokenHash>,
     sessions: AccessTokenSessions,
-) -> Result<(), AppError> {
+) -> Result<Vec<String>, AppError> {
     let now = now_ms();
     let jti_forget_at = |c: &AccessClaims| c.exp.saturating_add(LEEWAY_SECS as i64) * 1000;
     // A token that can never be accepted again, expired past the leeway or already refused,
@@ -324,7 +355,7 @@ async fn revoke(
         AccessTokenSessions::Keep => Vec::new(),
     };
     if live.is_empty() && access_families.is_empty() && refresh_hashes.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let family_forget_at = now + state.settings.family_memory_ms;
     let mut revocation = Revocation {
@@ -344,6 +375,8 @@ async fn revoke(
                     revocation.family_ids.push(family);
                 }
             }
+            revocation.family_ids.sort_unstable();
+            revocation.family_ids.dedup();
             repo::revoke(conn, &revocation).map(|()| revocation.family_ids)
         })
         .await?;
@@ -353,7 +386,7 @@ async fn revoke(
     state
         .denylist
         .revoke_families(family_ids.iter().map(String::as_str), family_forget_at);
-    Ok(())
+    Ok(family_ids)
 }
 
 /// The last step of a cookie or page sign-in: revokes the sessions of the auth cookies the
@@ -372,7 +405,11 @@ pub async fn replacing_cookie_sessions(
 /// "Log out everywhere": every family of the user revoked, every access token issued so far
 /// refused. The cut-off is the next whole second, and tokens are issued with
 /// `iat = max(now, cut-off)`, so a sign-in in the same second still works (contract §2).
-pub async fn sign_out_everywhere(state: &AppState, claims: &AccessClaims) -> Result<(), AppError> {
+pub async fn sign_out_everywhere(
+    state: &AppState,
+    claims: &AccessClaims,
+    client: &Client,
+) -> Result<(), AppError> {
     let now = now_ms();
     let (cutoff, forget_at) = everywhere_cutoff(now, state.settings.family_memory_ms);
     let user_id = claims.sub.clone();
@@ -381,6 +418,8 @@ pub async fn sign_out_everywhere(state: &AppState, claims: &AccessClaims) -> Res
         .run(move |conn| repo::revoke_all_sessions(conn, &user_id, cutoff, now, forget_at))
         .await?;
     state.denylist.set_cutoff(&claims.sub, cutoff, forget_at);
+    let event = AuditEvent::of_user(AuditKind::SignOutEverywhere, &*claims.sub);
+    audit::record_one(&state.db, event.in_session(claims.sid).sent_by(client)).await;
     Ok(())
 }
 
@@ -438,9 +477,16 @@ pub async fn list(state: &AppState, claims: &AccessClaims) -> Result<Vec<Session
 pub async fn end_session(
     state: &AppState,
     claims: &AccessClaims,
+    client: &Client,
     id: &str,
 ) -> Result<(), AppError> {
-    let ended = end(state, claims, repo::SessionChoice::One(id.to_owned())).await?;
+    let ended = end(
+        state,
+        claims,
+        client,
+        repo::SessionChoice::One(id.to_owned()),
+    )
+    .await?;
     if ended == 0 {
         return Err(AppError::NotFound("no such session"));
     }
@@ -451,18 +497,16 @@ pub async fn end_session(
 pub async fn end_other_sessions(
     state: &AppState,
     claims: &AccessClaims,
+    client: &Client,
 ) -> Result<usize, AppError> {
-    end(
-        state,
-        claims,
-        repo::SessionChoice::AllBut(claims.sid.to_string()),
-    )
-    .await
+    let others = repo::SessionChoice::AllBut(claims.sid.to_string());
+    end(state, claims, client, others).await
 }
 
 async fn end(
     state: &AppState,
     claims: &AccessClaims,
+    client: &Client,
     choice: repo::SessionChoice,
 ) -> Result<usize, AppError> {
     let now = now_ms();
@@ -475,7 +519,17 @@ async fn end(
     state
         .denylist
         .revoke_families(ended.iter().map(String::as_str), forget_at);
-    Ok(ended.len())
+    let count = ended.len();
+    let events = ended
+        .into_iter()
+        .map(|sid| {
+            AuditEvent::of_user(AuditKind::SessionRevoked, &*claims.sub)
+                .in_session(sid)
+                .sent_by(client)
+        })
+        .collect();
+    audit::record(&state.db, events).await;
+    Ok(count)
 }
 
 /// Stores a new password hash and ends every other session of the user, in one transaction:
@@ -483,6 +537,7 @@ async fn end(
 pub async fn replace_password(
     state: &AppState,
     claims: &AccessClaims,
+    client: &Client,
     password_hash: String,
 ) -> Result<(), AppError> {
     let now = now_ms();
@@ -498,5 +553,7 @@ pub async fn replace_password(
     state
         .denylist
         .revoke_families(ended.iter().map(String::as_str), forget_at);
+    let event = AuditEvent::of_user(AuditKind::PasswordChanged, &*claims.sub);
+    audit::record_one(&state.db, event.in_session(claims.sid).sent_by(client)).await;
     Ok(())
 }

@@ -67,6 +67,7 @@ const SETTING_NAMES: &[&str] = &[
     "REFRESH_REUSE_GRACE",
     "DOORWARD_SYNC_INTERVAL",
     "DOORWARD_PURGE_INTERVAL",
+    "DOORWARD_AUDIT_RETENTION",
     "DOORWARD_TRUSTED_PROXIES",
     "DOORWARD_FORWARD_AUTH_REDIRECT",
     "DOORWARD_REDIRECT_HOSTS",
@@ -313,6 +314,8 @@ pub struct Config {
     pub sync_interval: Duration,
     /// `DOORWARD_PURGE_INTERVAL`: how often expired rows are deleted.
     pub purge_interval: Duration,
+    /// `DOORWARD_AUDIT_RETENTION`: how long audit events are kept.
+    pub audit_retention: Duration,
     /// `DOORWARD_TRUSTED_PROXIES`: the peers whose forwarded headers `/auth/verify` believes.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `DOORWARD_FORWARD_AUTH_REDIRECT`: answer a denied browser navigation with 302 instead of
@@ -411,12 +414,14 @@ impl Config {
         let reuse_grace = duration("REFRESH_REUSE_GRACE", "10s")?;
         let sync_interval = duration("DOORWARD_SYNC_INTERVAL", "1s")?;
         let purge_interval = duration("DOORWARD_PURGE_INTERVAL", "10m")?;
+        let audit_retention = duration("DOORWARD_AUDIT_RETENTION", "90d")?;
         for (name, value) in [
             ("ACCESS_TOKEN_TTL", access_ttl),
             ("REFRESH_TOKEN_TTL", refresh_ttl),
             ("SESSION_MAX_AGE", session_max_age),
             ("DOORWARD_SYNC_INTERVAL", sync_interval),
             ("DOORWARD_PURGE_INTERVAL", purge_interval),
+            ("DOORWARD_AUDIT_RETENTION", audit_retention),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::new(name, "must be longer than zero"));
@@ -526,6 +531,7 @@ impl Config {
             reuse_grace,
             sync_interval,
             purge_interval,
+            audit_retention,
             trusted_proxies,
             forward_auth_redirects,
             redirect_hosts,

@@ -89,15 +89,22 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The client of `req`, with the proxies of the app's settings.
+    pub fn of_request(req: &HttpRequest) -> Self {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(&[][..], |state| &state.trusted_proxies[..]);
+        Self::of(req, trusted)
+    }
+}
+
 impl FromRequest for Client {
     type Error = Infallible;
     type Future = Ready<Result<Self, Infallible>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let trusted = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(&[][..], |state| &state.trusted_proxies[..]);
-        ready(Ok(Self::of(req, trusted)))
+        ready(Ok(Self::of_request(req)))
     }
 }
 

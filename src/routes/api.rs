@@ -1,15 +1,16 @@
-//! The protected API: routes that take [`AuthUser`] and answer JSON: the caller's account and
-//! sessions.
+//! The protected API: routes that take [`AuthUser`] and answer JSON: the caller's account,
+//! sessions, password and audit log.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, Resource, web};
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::accounts;
-use crate::domain::Password;
+use crate::audit::{self, AuditView};
+use crate::domain::{Password, Role};
 use crate::error::{AppError, ErrorBody, FieldErrors};
 use crate::extractors::auth::AuthUser;
 use crate::extractors::client_ip::Client;
@@ -54,7 +55,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/sessions").get(list_sessions))
         .service(web::resource("/api/sessions/revoke-others").post(revoke_other_sessions))
         .service(web::resource("/api/sessions/{id}").delete(revoke_session))
-        .service(web::resource("/api/password").post(change_password));
+        .service(web::resource("/api/password").post(change_password))
+        .service(web::resource("/api/audit").get(list_audit_events));
 }
 
 /// A password change's fields, validated; every problem is reported at once. `proof` is the
@@ -150,9 +152,10 @@ async fn list_sessions(
 async fn revoke_session(
     state: web::Data<AppState>,
     user: AuthUser,
+    client: Client,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    sessions::end_session(&state, &user.claims, &id).await?;
+    sessions::end_session(&state, &user.claims, &client, &id).await?;
     Ok(no_store(StatusCode::NO_CONTENT).finish())
 }
 
@@ -172,8 +175,9 @@ async fn revoke_session(
 async fn revoke_other_sessions(
     state: web::Data<AppState>,
     user: AuthUser,
+    client: Client,
 ) -> Result<HttpResponse, AppError> {
-    let ended = sessions::end_other_sessions(&state, &user.claims).await?;
+    let ended = sessions::end_other_sessions(&state, &user.claims, &client).await?;
     Ok(no_store(StatusCode::OK).json(EndedSessions { ended }))
 }
 
@@ -182,4 +186,68 @@ async fn revoke_other_sessions(
 pub struct EndedSessions {
     /// How many sessions were ended.
     ended: usize,
+}
+
+/// The most events one page of `GET /api/audit` holds, and how many when `limit` is not given.
+const AUDIT_PAGE_MAX: i64 = 200;
+const AUDIT_PAGE_DEFAULT: i64 = 50;
+
+/// `GET /api/audit`'s query.
+#[derive(Deserialize)]
+struct AuditQuery {
+    user_id: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The caller's security events, newest first; an admin may name another account with
+/// `user_id`, or `user_id=*` for every account's.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "json",
+    params(
+        ("user_id" = Option<String>, Query, description = "Whose events (admins only; `*` for everyone's). Default: the caller's"),
+        ("before" = Option<i64>, Query, description = "Only events older than this `id` (the last one of the previous page)"),
+        ("limit" = Option<i64>, Query, description = "How many, 1 to 200; default 50"),
+    ),
+    security(("bearer" = []), ("access_cookie" = []), ("oauth2_password" = [])),
+    responses(
+        (status = 200, description = "Events, newest first", body = Vec<AuditView>),
+        (status = 400, description = "`invalid_request`: a query that cannot be read", body = ErrorBody<'static>),
+        (status = 401, description = "No valid access token", body = ErrorBody<'static>),
+        (status = 403, description = "`insufficient_role`: another account's events, asked for by a non-admin", body = ErrorBody<'static>),
+        (status = 422, description = "`validation_failed`: `limit` out of range", body = ErrorBody<'static>),
+        (status = 503, description = "Database unavailable", body = ErrorBody<'static>),
+    )
+)]
+async fn list_audit_events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, AppError> {
+    let query = web::Query::<AuditQuery>::from_query(req.query_string())
+        .map_err(|_| {
+            AppError::InvalidRequest("the query takes user_id, and before and limit as integers")
+        })?
+        .into_inner();
+    let limit = query.limit.unwrap_or(AUDIT_PAGE_DEFAULT);
+    if !(1..=AUDIT_PAGE_MAX).contains(&limit) {
+        let mut errors = FieldErrors::default();
+        errors.add("limit", "must be from 1 to 200");
+        return Err(AppError::Validation(errors));
+    }
+    let whose = match query.user_id {
+        Some(other) if other != user.claims.sub => {
+            // The role read afresh, as `RequireRole` reads it: a demoted admin is refused at once.
+            let caller = accounts::find_user(&state, &user.claims.sub).await?;
+            if !caller.role.includes(Role::Admin) {
+                return Err(AppError::InsufficientRole(Role::Admin.as_str()));
+            }
+            Some(other).filter(|id| id != "*")
+        }
+        _ => Some(user.claims.sub.clone()),
+    };
+    let events = audit::list(&state.db, whose, query.before, limit).await?;
+    Ok(no_store(StatusCode::OK).json(events))
 }

@@ -11,7 +11,7 @@ use crate::accounts::{self, Registered, Registration};
 use crate::cookies;
 use crate::error::{AppError, ErrorBody, FieldErrors};
 use crate::extractors::auth::AuthUser;
-use crate::extractors::client_ip::{Client, ClientIp};
+use crate::extractors::client_ip::Client;
 use crate::extractors::json::{JsonFields, LenientJsonFields};
 use crate::sessions::{self, SignOut};
 use crate::state::AppState;
@@ -118,14 +118,14 @@ async fn login(
 )]
 async fn refresh_tokens(
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
     let mut errors = FieldErrors::default();
     let Some(token) = body.required_str("refresh_token", &mut errors) else {
         return Err(AppError::Validation(errors));
     };
-    let session = sessions::refresh(&state, client, token).await?;
+    let session = sessions::refresh(&state, &client, token).await?;
     Ok(token_pair(StatusCode::OK, &session))
 }
 
@@ -174,8 +174,12 @@ async fn logout(
         (status = 503, description = "Database unavailable", body = ErrorBody<'static>),
     )
 )]
-async fn logout_all(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, AppError> {
-    sessions::sign_out_everywhere(&state, &user.claims).await?;
+async fn logout_all(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    client: Client,
+) -> Result<HttpResponse, AppError> {
+    sessions::sign_out_everywhere(&state, &user.claims, &client).await?;
     let mut builder = no_store(StatusCode::NO_CONTENT);
     cookies::clear_both(&mut builder);
     Ok(builder.finish())

@@ -12,7 +12,7 @@ use super::respond::{error_clearing_cookies, session_cookies, verify_first};
 use crate::accounts::{self, Registered};
 use crate::cookies::{self, CookieValue};
 use crate::error::{AppError, ErrorBody};
-use crate::extractors::client_ip::{Client, ClientIp};
+use crate::extractors::client_ip::Client;
 use crate::extractors::json::JsonFields;
 use crate::sessions;
 use crate::state::AppState;
@@ -103,10 +103,10 @@ async fn login_with_cookies(
 async fn refresh_cookies(
     req: HttpRequest,
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
 ) -> HttpResponse {
     let outcome = match cookies::read(req.headers()).refresh {
-        CookieValue::One(token) => sessions::refresh(&state, client, token).await,
+        CookieValue::One(token) => sessions::refresh(&state, &client, token).await,
         CookieValue::Absent | CookieValue::Duplicate => Err(AppError::InvalidGrant),
     };
     match outcome {

@@ -13,7 +13,7 @@ use super::respond::no_store;
 use crate::accounts;
 use crate::error::{AppError, ErrorBody, FieldErrors};
 use crate::extractors::auth::AuthUser;
-use crate::extractors::client_ip::ClientIp;
+use crate::extractors::client_ip::{Client, ClientIp};
 use crate::extractors::json::JsonFields;
 use crate::mail_links;
 use crate::state::AppState;
@@ -135,13 +135,13 @@ async fn request_reset(
 )]
 async fn confirm_reset(
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     body: JsonFields,
 ) -> Result<HttpResponse, AppError> {
     let mut errors = FieldErrors::default();
     let token = body.required_str("token", &mut errors);
     let new = body.required_str("new_password", &mut errors);
     let (token, new) = password_change(token, new, errors)?;
-    mail_links::reset(&state, client, &token, new).await?;
+    mail_links::reset(&state, &client, &token, new).await?;
     Ok(no_store(StatusCode::NO_CONTENT).finish())
 }

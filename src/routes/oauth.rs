@@ -226,7 +226,7 @@ async fn grant(
         None if implied_password => {}
         Some("refresh_token") => {
             let token = required(form, "refresh_token")?;
-            return Ok(sessions::refresh(state, client.ip, token).await?);
+            return Ok(sessions::refresh(state, client, token).await?);
         }
         None => {
             return Err(Failure::OAuth(OAuthError::bad_request(
@@ -276,7 +276,7 @@ async fn revoke(
     let Some(token) = form.get("token") else {
         return OAuthError::bad_request("invalid_request", "token is required").response();
     };
-    match sessions::revoke_token(&state, token).await {
+    match sessions::revoke_token(&state, &Client::of_request(&req), token).await {
         Ok(()) => no_store(StatusCode::OK).finish(),
         Err(error) => oauth_failure(error),
     }

@@ -314,6 +314,7 @@ pub struct ResetPasswordForm {
         api::revoke_session,
         api::revoke_other_sessions,
         api::change_password,
+        api::list_audit_events,
         mail_links::verify_email,
         mail_links::resend_verification,
         mail_links::request_reset,

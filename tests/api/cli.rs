@@ -49,7 +49,7 @@ async fn doorward(app: &TestApp, args: &[&str], stdin: &str) -> Output {
 }
 
 /// Runs a command that must succeed; what it printed.
-async fn succeeds(app: &TestApp, args: &[&str], stdin: &str) -> String {
+pub(crate) async fn succeeds(app: &TestApp, args: &[&str], stdin: &str) -> String {
     let output = doorward(app, args, stdin).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{args:?} failed: {stderr}");

@@ -18,7 +18,7 @@ both_backends!(
 
 const NEW_PASSWORD: &str = "a brand-new passphrase 42";
 
-fn token_of(link: &str) -> &str {
+pub(crate) fn token_of(link: &str) -> &str {
     link.split_once("token=").unwrap().1
 }
 

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod audit;
 mod bad_input;
 mod browser;
 mod cli;

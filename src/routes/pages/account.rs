@@ -12,7 +12,7 @@ use super::response::{PageError, page_builder, render, see_other};
 use crate::accounts;
 use crate::cookies::{self, CookieValue};
 use crate::error::{AppError, FieldErrors};
-use crate::extractors::client_ip::{Client, ClientIp};
+use crate::extractors::client_ip::Client;
 use crate::page_session::{self, Flash};
 use crate::routes::api::password_change;
 use crate::routes::openapi::{ChangePasswordForm, CsrfForm, EndSessionForm};
@@ -122,8 +122,8 @@ pub(super) async fn account(
     let CookieValue::One(refresh_token) = found.refresh else {
         return Ok(to_login_for_account(&state, found.any_present()));
     };
-    let client = ClientIp::of(&req, &state.trusted_proxies);
-    match sessions::refresh(&state, client, refresh_token).await {
+    let client = Client::of_request(&req);
+    match sessions::refresh(&state, &client, refresh_token).await {
         Ok(issued) => {
             let claims = state
                 .verify_access_token(&issued.access.token)
@@ -209,7 +209,7 @@ pub(super) async fn end_session(
         return Ok(to_login_for_account(&state, false));
     };
     let id = fields.get("session").unwrap_or_default();
-    match sessions::end_session(&state, &claims, id).await {
+    match sessions::end_session(&state, &claims, &Client::of_request(&req), id).await {
         Ok(()) => page_session::set_flash(&session, Flash::SessionEnded),
         Err(AppError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
@@ -242,7 +242,7 @@ pub(super) async fn end_other_sessions(
     let Some((claims, _)) = cookie_user(&state, &req).await? else {
         return Ok(to_login_for_account(&state, false));
     };
-    sessions::end_other_sessions(&state, &claims).await?;
+    sessions::end_other_sessions(&state, &claims, &Client::of_request(&req)).await?;
     page_session::set_flash(&session, Flash::OthersEnded);
     Ok(see_other(&state.path("/account")).finish())
 }

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::form::{CheckedForm, query};
 use super::response::{PageError, page_builder, render, see_other};
 use crate::error::{AppError, FieldErrors};
-use crate::extractors::client_ip::ClientIp;
+use crate::extractors::client_ip::{Client, ClientIp};
 use crate::mail_links;
 use crate::page_session::{self, Flash};
 use crate::routes::api::password_change;
@@ -127,7 +127,7 @@ pub(super) async fn reset_form(
 )]
 pub(super) async fn reset_submit(
     state: web::Data<AppState>,
-    client: ClientIp,
+    client: Client,
     session: Session,
     CheckedForm(fields): CheckedForm,
 ) -> Result<HttpResponse, PageError> {
@@ -137,7 +137,7 @@ pub(super) async fn reset_submit(
         fields.get("new_password"),
         FieldErrors::default(),
     ) {
-        Ok((token, new)) => mail_links::reset(&state, client, &token, new).await,
+        Ok((token, new)) => mail_links::reset(&state, &client, &token, new).await,
         Err(e) => Err(e),
     };
     match reset {
