@@ -62,15 +62,16 @@ if [ -z "${CHROMEDRIVER_URL:-}" ]; then
   echo "tests/run.sh: chromedriver on $CHROMEDRIVER_URL (log: $cd_log)"
 fi
 
-# PyJWT, the outside verifier of tests/api/signing_keys.rs, in a venv of its own; the openssl
-# command line makes that test's keys.
-pyjwt_venv=target/pyjwt-venv
-if ! "$pyjwt_venv/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; then
-  echo "tests/run.sh: making $pyjwt_venv (PyJWT with cryptography)"
-  python3 -m venv "$pyjwt_venv"
-  "$pyjwt_venv/bin/pip" install -q 'pyjwt[crypto]==2.10.1'
+# The outside readers of what doorward serves, in a venv of their own: PyJWT, the verifier of
+# tests/api/signing_keys.rs (the openssl command line makes that test's keys), and
+# prometheus_client, whose OpenMetrics parser reads /metrics in tests/api/operations.rs.
+test_venv=target/test-venv
+if ! "$test_venv/bin/python" -c 'import jwt, cryptography, prometheus_client' >/dev/null 2>&1; then
+  echo "tests/run.sh: making $test_venv (PyJWT with cryptography, prometheus_client)"
+  python3 -m venv "$test_venv"
+  "$test_venv/bin/pip" install -q 'pyjwt[crypto]==2.10.1' 'prometheus_client==0.21.1'
 fi
-export DOORWARD_PYJWT_PYTHON="$PWD/$pyjwt_venv/bin/python"
+export DOORWARD_TEST_PYTHON="$PWD/$test_venv/bin/python"
 # schemathesis, which fuzzes the live server from its /openapi.json (tests/api/openapi.rs).
 st_venv=target/schemathesis-venv
 if ! "$st_venv/bin/st" --version 2>/dev/null | grep -q '4.32.5'; then

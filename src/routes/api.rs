@@ -6,7 +6,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::accounts;
 use crate::audit::{self, AuditView};
@@ -193,10 +193,15 @@ const AUDIT_PAGE_MAX: i64 = 200;
 const AUDIT_PAGE_DEFAULT: i64 = 50;
 
 /// `GET /api/audit`'s query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Whose events (admins only; `*` for everyone's). Default: the caller's.
     user_id: Option<String>,
+    /// Only events older than this `id` (the last one of the previous page).
     before: Option<i64>,
+    /// How many, 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -206,11 +211,7 @@ struct AuditQuery {
     get,
     path = "/api/audit",
     tag = "json",
-    params(
-        ("user_id" = Option<String>, Query, description = "Whose events (admins only; `*` for everyone's). Default: the caller's"),
-        ("before" = Option<i64>, Query, description = "Only events older than this `id` (the last one of the previous page)"),
-        ("limit" = Option<i64>, Query, description = "How many, 1 to 200; default 50"),
-    ),
+    params(AuditQuery),
     security(("bearer" = []), ("access_cookie" = []), ("oauth2_password" = [])),
     responses(
         (status = 200, description = "Events, newest first", body = Vec<AuditView>),

@@ -86,11 +86,55 @@ async fn readiness_fails_while_the_database_is_away_and_health_does_not() {
     }
 }
 
-/// The value of the one sample named exactly `series` (name and labels), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.parse().unwrap())
+/// An exposition as prometheus_client's OpenMetrics parser read it (`tests/metrics/parse.py`,
+/// run with the test venv's Python): each sample keyed `name{label="value",…}`, labels in
+/// name order. A text that parser refuses fails the test.
+struct Exposition(std::collections::HashMap<String, f64>);
+
+impl Exposition {
+    fn parse(text: &str) -> Self {
+        use std::io::Write;
+        let python = std::env::var("DOORWARD_TEST_PYTHON").expect(
+            "DOORWARD_TEST_PYTHON: run the tests with bash tests/run.sh, which makes the venv",
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/metrics/parse.py");
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "the parser refused:\n{text}");
+        let samples: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        let keyed = samples.iter().map(|sample| {
+            let labels: std::collections::BTreeMap<&str, &str> = sample["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+                .collect();
+            let mut key = str_of(sample, "name").to_owned();
+            if !labels.is_empty() {
+                let pairs: Vec<String> =
+                    labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+                key = format!("{key}{{{}}}", pairs.join(","));
+            }
+            (key, sample["value"].as_f64().unwrap())
+        });
+        Self(keyed.collect())
+    }
+
+    /// The value of the sample `series` (name and labels, in name order), if present.
+    fn sample(&self, series: &str) -> Option<f64> {
+        self.0.get(series).copied()
+    }
 }
 
 async fn metrics_count_requests_sign_ins_reuse_and_throttling(backend: Backend) {
@@ -146,7 +190,12 @@ async fn metrics_count_requests_sign_ins_reuse_and_throttling(backend: Backend) 
     );
     let text = metrics.text().await.unwrap();
     assert!(text.ends_with("# EOF\n"), "{text}");
-    let series = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    let parsed = Exposition::parse(&text);
+    let series = |s: &str| {
+        parsed
+            .sample(s)
+            .unwrap_or_else(|| panic!("no {s} in\n{text}"))
+    };
 
     assert_eq!(
         series(
@@ -230,8 +279,7 @@ async fn metrics_can_be_served_on_an_address_of_their_own() {
     assert_eq!(metrics.status(), StatusCode::OK);
     let text = metrics.text().await.unwrap();
     assert_eq!(
-        sample(
-            &text,
+        Exposition::parse(&text).sample(
             r#"doorward_http_requests_total{method="POST",route="/auth/register",status="201"}"#
         ),
         Some(1.0)

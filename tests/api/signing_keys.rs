@@ -46,9 +46,8 @@ fn public_half(private: &Path) -> PathBuf {
 
 /// PyJWT's verdict on `token`, from the server's JWKS alone: the claims, or why not.
 fn pyjwt_verify(app: &TestApp, alg: &str, token: &str) -> Result<Value, String> {
-    let python = std::env::var("DOORWARD_PYJWT_PYTHON").expect(
-        "DOORWARD_PYJWT_PYTHON: run the tests with bash tests/run.sh, which makes the venv",
-    );
+    let python = std::env::var("DOORWARD_TEST_PYTHON")
+        .expect("DOORWARD_TEST_PYTHON: run the tests with bash tests/run.sh, which makes the venv");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jwks/verify.py");
     let port = app.address.rsplit(':').next().unwrap();
     let mut child = Command::new(python)
