@@ -514,3 +514,24 @@ pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
         .map(|v| v.to_str().expect("ascii").to_owned())
         .collect()
 }
+
+/// Runs `tests/<script>` with the test venv's Python (`bash tests/run.sh` makes it: PyJWT and
+/// prometheus_client, the outside readers of what doorward serves), `input` on its stdin; its
+/// output.
+pub fn run_test_python(script: &str, args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let python = std::env::var("DOORWARD_TEST_PYTHON")
+        .expect("DOORWARD_TEST_PYTHON: run the tests with bash tests/run.sh, which makes the venv");
+    let script = format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(python)
+        .arg(script)
+        .args(args)
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}

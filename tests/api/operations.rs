@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::database_outage::rename_database;
 use crate::helpers::{
-    Backend, TestApp, TestUser, spawn_app, spawn_app_with, str_of, test_settings,
+    Backend, TestApp, TestUser, run_test_python, spawn_app, spawn_app_with, str_of, test_settings,
 };
 
 both_backends!(
@@ -93,24 +93,7 @@ struct Exposition(std::collections::HashMap<String, f64>);
 
 impl Exposition {
     fn parse(text: &str) -> Self {
-        use std::io::Write;
-        let python = std::env::var("DOORWARD_TEST_PYTHON").expect(
-            "DOORWARD_TEST_PYTHON: run the tests with bash tests/run.sh, which makes the venv",
-        );
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/metrics/parse.py");
-        let mut child = std::process::Command::new(python)
-            .arg(script)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python runs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = run_test_python("metrics/parse.py", &[], text.as_bytes());
         assert!(output.status.success(), "the parser refused:\n{text}");
         let samples: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
         let keyed = samples.iter().map(|sample| {

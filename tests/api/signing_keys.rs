@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, assert_error, claims_of, spawn_app_with, str_of};
+use crate::helpers::{
+    Backend, TestApp, assert_error, claims_of, run_test_python, spawn_app_with, str_of,
+};
 
 const ALGORITHMS: [&str; 3] = ["EdDSA", "RS256", "ES256"];
 
@@ -46,29 +48,10 @@ fn public_half(private: &Path) -> PathBuf {
 
 /// PyJWT's verdict on `token`, from the server's JWKS alone: the claims, or why not.
 fn pyjwt_verify(app: &TestApp, alg: &str, token: &str) -> Result<Value, String> {
-    let python = std::env::var("DOORWARD_TEST_PYTHON")
-        .expect("DOORWARD_TEST_PYTHON: run the tests with bash tests/run.sh, which makes the venv");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jwks/verify.py");
     let port = app.address.rsplit(':').next().unwrap();
-    let mut child = Command::new(python)
-        .arg(script)
-        .arg(app.url("/.well-known/jwks.json"))
-        .arg(alg)
-        .arg("doorward")
-        .arg("doorward")
-        .env("NO_PROXY", "*")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python runs");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(token.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let jwks = app.url("/.well-known/jwks.json");
+    let args = [jwks.as_str(), alg, "doorward", "doorward"];
+    let output = run_test_python("jwks/verify.py", &args, token.as_bytes());
     let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     if output.status.success() {
         Ok(serde_json::from_str(&text).unwrap_or_else(|_| panic!("port {port}: {text}")))
