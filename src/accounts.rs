@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, AuditEvent, AuditKind};
 use crate::db::models::UserRow;
-use crate::db::repo;
+use crate::db::{DbConn, repo};
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::{AppError, FieldErrors};
 use crate::extractors::client_ip::Client;
@@ -88,24 +88,16 @@ pub async fn register(
     };
     let registered = if state.links.require_verified_email {
         let stored = account.clone();
-        let created = state
-            .db
-            .run(move |conn| repo::create_account(conn, &stored.row()))
-            .await?;
+        let event = AuditEvent::of_user(AuditKind::Register, &*account.id).sent_by(client);
+        let action = move |conn: &mut DbConn| repo::create_account(conn, &stored.row());
+        let audited = |created: &bool| if *created { vec![event] } else { Vec::new() };
+        let created = audit::run_audited(&state.db, action, audited).await?;
         if !created {
             return Err(AppError::EmailTaken);
         }
-        audit::record_one(
-            &state.db,
-            AuditEvent::of_user(AuditKind::Register, &*account.id).sent_by(client),
-        )
-        .await;
         Registered::VerifyFirst(account.user())
     } else {
-        let issued = sessions::start_for_new_account(state, &account, client).await?;
-        let event = AuditEvent::of_user(AuditKind::Register, &*account.id).in_session(issued.sid);
-        audit::record_one(&state.db, event.sent_by(client)).await;
-        Registered::SignedIn(issued)
+        Registered::SignedIn(sessions::start_for_new_account(state, &account, client).await?)
     };
     // The mail goes after the answer: a slow or failing mail server never fails a
     // registration, which the user can ask to be sent again (`/auth/verify-email/resend`).
@@ -145,15 +137,12 @@ pub async fn sign_in(
         Err(e) => {
             if let Some(reason) = failure_reason(&e) {
                 let event = AuditEvent::failed_sign_in(email, reason).sent_by(client);
-                audit::record_one(&state.db, event).await;
+                audit::record(&state.db, event).await;
             }
             return Err(e);
         }
     };
-    let issued = sessions::start(state, &user, read_at, client).await?;
-    let event = AuditEvent::of_user(AuditKind::SignIn, user.id).in_session(issued.sid);
-    audit::record_one(&state.db, event.sent_by(client)).await;
-    Ok(issued)
+    sessions::start(state, &user, read_at, client).await
 }
 
 /// Why a sign-in failed, as the audit log words it; `None` for what is not the caller's
@@ -177,19 +166,23 @@ pub async fn change_password(
     current: &str,
     new: Password,
 ) -> Result<(), AppError> {
-    let wrong = || {
+    let wrong = || async {
+        let event = AuditEvent::of_user(AuditKind::PasswordChangeFailed, &*claims.sub)
+            .in_session(claims.sid)
+            .sent_by(client);
+        audit::record(&state.db, event).await;
         let mut errors = FieldErrors::default();
         errors.add("current_password", "is not your password");
         AppError::Validation(errors)
     };
     let (user, _) = match check_password(state, client, &claims.email, current).await {
         Ok(found) => found,
-        Err(AppError::InvalidCredentials) => return Err(wrong()),
+        Err(AppError::InvalidCredentials) => return Err(wrong().await),
         Err(e) => return Err(e),
     };
     // The token's email may name another account by now (an operator's change).
     if user.id != claims.sub {
-        return Err(wrong());
+        return Err(wrong().await);
     }
     let hash = state.hasher.hash(client.ip.key(), new).await?;
     sessions::replace_password(state, claims, client, hash).await

@@ -208,7 +208,7 @@ impl Admin {
 
     /// Records what an operator did: `detail` says `operator` unless it names a role.
     async fn record(&self, event: AuditEvent) {
-        audit::record_one(&self.db, event.by_operator()).await;
+        audit::record(&self.db, event.by_operator()).await;
     }
 
     /// Deletes the rows that can no longer matter; how many.

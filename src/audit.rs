@@ -1,9 +1,12 @@
 //! The audit log: every security event, with when, whose, which session, from which address
 //! and user agent, and never a secret (no password, token, hash or attempted email).
 //!
-//! An event is written after the action it records has committed, in a statement of its own:
-//! an audit write that fails is logged and leaves the action standing (it was done; the client
-//! is told so). Throttled requests are counted by `/metrics`, not written here, so a flood
+//! An event is written right after the action it records has committed, by the same blocking
+//! job ([`write_after`]): a client that goes away mid-request drops the request's future, never
+//! the job, so an action cannot commit without its event. The event is a statement of its
+//! own: an audit write that fails is logged and leaves the action standing (it was done; the
+//! client is told so). Actions that change nothing (revoking what is revoked already) write
+//! nothing, and throttled requests are counted by `/metrics`, not written here, so a flood
 //! costs no writes.
 
 use chrono::DateTime;
@@ -11,7 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::models::{AuditRow, NewAuditEvent};
-use crate::db::{Db, DbConn, repo};
+use crate::db::{Db, DbConn, DbError, repo};
 use crate::domain::Email;
 use crate::extractors::client_ip::Client;
 use crate::state::now_ms;
@@ -37,6 +40,8 @@ pub enum AuditKind {
     SignOutEverywhere,
     /// The password was changed by its owner.
     PasswordChanged,
+    /// A password change gave the wrong current password (a stolen token guessing it?).
+    PasswordChangeFailed,
     /// The password was reset from a mailed link.
     PasswordReset,
     /// One session was ended from the sessions list, or by an operator.
@@ -64,6 +69,7 @@ impl AuditKind {
             Self::TokenRevoked => "token_revoked",
             Self::SignOutEverywhere => "sign_out_everywhere",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordChangeFailed => "password_change_failed",
             Self::PasswordReset => "password_reset",
             Self::SessionRevoked => "session_revoked",
             Self::UserCreated => "user_created",
@@ -154,24 +160,43 @@ impl AuditEvent {
     }
 }
 
-/// Records `events` (in one transaction); a failure is logged, never returned.
-pub async fn record(db: &Db, events: Vec<AuditEvent>) {
+/// Records an event that no database action of its own goes with (a failed sign-in, an
+/// operator's command once done); a failure is logged, never returned.
+pub async fn record(db: &Db, event: AuditEvent) {
+    let _: Result<(), DbError> = db
+        .run(move |conn| {
+            write_after(conn, &[event]);
+            Ok(())
+        })
+        .await;
+}
+
+/// Runs `action` as [`Db::run`] does, then, in the same blocking job, writes the events
+/// `audited` names for what it did: a client that goes away cannot separate the two.
+pub async fn run_audited<T, F, A>(db: &Db, action: F, audited: A) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConn) -> diesel::QueryResult<T> + Send + 'static,
+    A: FnOnce(&T) -> Vec<AuditEvent> + Send + 'static,
+    T: Send + 'static,
+{
+    db.run(move |conn| {
+        let done = action(conn)?;
+        write_after(conn, &audited(&done));
+        Ok(done)
+    })
+    .await
+}
+
+/// Writes `events` on `conn` (in one transaction), after the action they record committed on
+/// it. A failure is logged, never returned: the action stands.
+fn write_after(conn: &mut DbConn, events: &[AuditEvent]) {
     if events.is_empty() {
         return;
     }
-    let kinds: Vec<&'static str> = events.iter().map(|e| e.kind.as_str()).collect();
-    let at = now_ms();
-    if let Err(e) = db.run(move |conn| write(conn, &events, at)).await {
-        log::warn!(
-            "audit events {kinds:?} not recorded: {}",
-            crate::error::error_chain(&e)
-        );
+    if let Err(e) = write(conn, events, now_ms()) {
+        let kinds: Vec<&'static str> = events.iter().map(|e| e.kind.as_str()).collect();
+        log::warn!("audit events {kinds:?} not recorded: {e}");
     }
-}
-
-/// Records one event; see [`record`].
-pub async fn record_one(db: &Db, event: AuditEvent) {
-    record(db, vec![event]).await;
 }
 
 fn write(conn: &mut DbConn, events: &[AuditEvent], at: i64) -> diesel::QueryResult<()> {
@@ -215,7 +240,8 @@ pub struct AuditView {
     pub at: String,
     /// What happened: `register`, `sign_in`, `sign_in_failed`, `refresh`,
     /// `refresh_reuse_detected`, `sign_out`, `token_revoked`, `sign_out_everywhere`,
-    /// `password_changed`, `password_reset`, `session_revoked`, `user_created`,
+    /// `password_changed`, `password_change_failed`, `password_reset`, `session_revoked`,
+    /// `user_created`,
     /// `role_changed`, `user_disabled`, `user_enabled`.
     pub event: String,
     /// Whose account.
@@ -253,7 +279,7 @@ pub async fn list(
     user_id: Option<String>,
     before: Option<i64>,
     limit: i64,
-) -> Result<Vec<AuditView>, crate::db::DbError> {
+) -> Result<Vec<AuditView>, DbError> {
     let rows = db
         .run(move |conn| repo::list_audit_events(conn, user_id.as_deref(), before, limit))
         .await?;

@@ -24,7 +24,7 @@ use pin_project_lite::pin_project;
 use crate::csrf::{self, AllowedOrigins};
 use crate::error::AppError;
 use crate::limits;
-use crate::metrics::Metrics;
+use crate::metrics::{AnswerCounters, Metrics};
 
 /// HSTS for a year, when the public URL is https: a browser that once reached doorward over
 /// TLS never falls back to plain http.
@@ -41,6 +41,8 @@ pub struct RequestChecks {
     pub is_https: bool,
     /// Where answers are counted.
     pub metrics: Arc<Metrics>,
+    /// The one route the layer is in front of, if one: its pattern, for the metrics.
+    pub route: Option<Arc<str>>,
 }
 
 impl<S, B> Transform<S, ServiceRequest> for RequestChecks
@@ -55,17 +57,27 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
+        let counters = AnswerCounters::new(Arc::clone(&self.metrics), self.route.clone());
         ready(Ok(RequestChecksService {
             service,
-            checks: Rc::new(self.clone()),
+            checks: Rc::new(LayerState {
+                checks: self.clone(),
+                counters,
+            }),
         }))
     }
+}
+
+/// What one layer's requests share: the settings, and the counters this layer keeps.
+pub struct LayerState {
+    checks: RequestChecks,
+    counters: AnswerCounters,
 }
 
 /// [`RequestChecks`] around a service.
 pub struct RequestChecksService<S> {
     service: S,
-    checks: Rc<RequestChecks>,
+    checks: Rc<LayerState>,
 }
 
 impl<S, B> Service<ServiceRequest> for RequestChecksService<S>
@@ -82,9 +94,9 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let checks = Rc::clone(&self.checks);
         let started = Instant::now();
-        let refusal = if let Some(refusal) = limits::refusal(checks.max_header_bytes, &req) {
+        let refusal = if let Some(refusal) = limits::refusal(checks.checks.max_header_bytes, &req) {
             refusal
-        } else if csrf::is_forbidden(req.request(), &checks.origins) {
+        } else if csrf::is_forbidden(req.request(), &checks.checks.origins) {
             AppError::CsrfFailed.error_response()
         } else {
             return Checked::Passed {
@@ -107,11 +119,11 @@ pin_project! {
     #[project = CheckedProjection]
     pub enum Checked<F> {
         /// The request passed: the handler's future.
-        Passed { #[pin] handler: F, checks: Rc<RequestChecks>, started: Instant },
+        Passed { #[pin] handler: F, checks: Rc<LayerState>, started: Instant },
         /// Refused before the handler (taken when polled).
         Refused {
             response: Option<ServiceResponse<BoxBody>>,
-            checks: Rc<RequestChecks>,
+            checks: Rc<LayerState>,
             started: Instant,
         },
     }
@@ -148,8 +160,8 @@ where
                 }
             },
         };
-        add_security_headers(response.headers_mut(), checks.is_https);
-        checks.metrics.observe_request(
+        add_security_headers(response.headers_mut(), checks.checks.is_https);
+        checks.counters.observe(
             response.request(),
             response.status().as_u16(),
             started.elapsed(),

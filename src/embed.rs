@@ -272,14 +272,18 @@ impl Doorward {
             // (actix's `Condition` would box every request's future). The hot routes come
             // first, each with the scope's layers.
             let origins = &doorward.cors_origins;
+            let one_route = |path: String| RequestChecks {
+                route: Some(path.into()),
+                ..checks.clone()
+            };
             if origins.is_empty() {
-                for resource in hot {
-                    cfg.service(resource.wrap(checks.clone()));
+                for (path, resource) in hot {
+                    cfg.service(resource.wrap(one_route(path)));
                 }
                 cfg.service(scope);
             } else {
-                for resource in hot {
-                    cfg.service(resource.wrap(checks.clone()).wrap(cors(origins)));
+                for (path, resource) in hot {
+                    cfg.service(resource.wrap(one_route(path)).wrap(cors(origins)));
                 }
                 cfg.service(scope.wrap(cors(origins)));
             }
@@ -293,7 +297,7 @@ impl Doorward {
         move |cfg: &mut web::ServiceConfig| {
             let checks = doorward.checks();
             let resources =
-                operations::health_resources(&doorward.state.base_path, doorward.readiness);
+                operations::health_resources(&doorward.state.base_path, doorward.readiness.clone());
             for resource in resources {
                 cfg.service(
                     resource
@@ -324,6 +328,7 @@ impl Doorward {
             max_header_bytes: self.max_header_bytes,
             is_https: self.public_url.scheme() == "https",
             metrics: Arc::clone(&self.state.metrics),
+            route: None,
         }
     }
 

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crate::audit::{self, AuditEvent, AuditKind};
+use crate::db::DbConn;
 use crate::db::repo::{self, NewMailToken, purpose};
 use crate::domain::{Email, Password};
 use crate::error::AppError;
@@ -123,17 +124,19 @@ pub async fn reset(
     let password_hash = state.hasher.hash(client.ip.key(), password).await?;
     let now = now_ms();
     let (cutoff, forget_at) = sessions::everywhere_cutoff(now, state.settings.family_memory_ms);
-    let user_id = state
-        .db
-        .run(move |conn| {
-            repo::reset_password(conn, hash.as_str(), &password_hash, now, cutoff, forget_at)
-        })
+    let action = move |conn: &mut DbConn| {
+        repo::reset_password(conn, hash.as_str(), &password_hash, now, cutoff, forget_at)
+    };
+    let client = client.clone();
+    let audited = move |reset: &Option<String>| {
+        let event = |id: &String| AuditEvent::of_user(AuditKind::PasswordReset, &**id);
+        reset.iter().map(|id| event(id).sent_by(&client)).collect()
+    };
+    let user_id = audit::run_audited(&state.db, action, audited)
         .await?
         .ok_or(AppError::InvalidLink)?;
     state.denylist.set_cutoff(&user_id, cutoff, forget_at);
     state.users.forget([user_id.as_str()]);
-    let event = AuditEvent::of_user(AuditKind::PasswordReset, user_id).sent_by(client);
-    audit::record_one(&state.db, event).await;
     Ok(())
 }
 

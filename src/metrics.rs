@@ -5,6 +5,9 @@
 //! path), a path no route matched is `unmatched`, and outcomes are fixed words. No label ever
 //! carries an email, an address or a token.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -17,6 +20,85 @@ use prometheus_client::registry::Registry;
 
 use crate::error::AppError;
 
+/// The series one answer is counted in: handles into the registry's families.
+struct AnswerSeries {
+    requests: Counter,
+    latency: Histogram,
+    /// For a 429.
+    throttled: Option<Counter>,
+}
+
+/// Where one layer of [`crate::checks::RequestChecks`] counts its answers, kept by that layer
+/// (one a worker, so no lock): each (route, method, status) is looked up in the registry the
+/// first time it is seen, and after that counted with no lookup there and no allocation. A
+/// layer in front of one route (the hot ones) knows its route; the scope's reads each
+/// request's pattern.
+pub struct AnswerCounters {
+    metrics: Arc<Metrics>,
+    /// The one route this layer answers, if it answers one only.
+    route: Option<Arc<str>>,
+    seen: RefCell<HashMap<SeriesKey, AnswerSeries>>,
+}
+
+/// An answer's route (`None`: the layer's own), method and status.
+type SeriesKey = (Option<String>, &'static str, u16);
+
+impl AnswerCounters {
+    /// Counters into `metrics` for the layer in front of `route` (`None`: of several routes).
+    pub fn new(metrics: Arc<Metrics>, route: Option<Arc<str>>) -> Self {
+        Self {
+            metrics,
+            route,
+            seen: RefCell::default(),
+        }
+    }
+
+    /// Counts one answered request and its time; a 429 counts as throttled too.
+    pub fn observe(&self, req: &HttpRequest, status: u16, took: Duration) {
+        let method = method_label(req.method());
+        let pattern = match self.route {
+            Some(_) => None,
+            None => Some(
+                req.match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_owned()),
+            ),
+        };
+        let mut seen = self.seen.borrow_mut();
+        let series = seen
+            .entry((pattern, method, status))
+            .or_insert_with_key(|key| {
+                let route = key
+                    .0
+                    .clone()
+                    .or_else(|| self.route.as_deref().map(str::to_owned));
+                self.metrics
+                    .series(route.unwrap_or_default(), method, status)
+            });
+        series.requests.inc();
+        series.latency.observe(took.as_secs_f64());
+        if let Some(throttled) = &series.throttled {
+            throttled.inc();
+        }
+    }
+}
+
+/// A method as a label: the standard ones by name, any other `other`, so that made-up methods
+/// cannot make new series.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
 /// The content type of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -27,7 +109,7 @@ const LATENCY_BUCKETS: [f64; 14] = [
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
@@ -211,32 +293,29 @@ impl Metrics {
         }
     }
 
-    /// Counts one answered request and its time; a 429 counts as throttled too.
-    pub fn observe_request(&self, req: &HttpRequest, status: u16, took: Duration) {
-        let route = req
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        let method = req.method().as_str().to_owned();
-        self.latency
-            .get_or_create(&LatencyLabels {
-                route: route.clone(),
-                status,
-            })
-            .observe(took.as_secs_f64());
-        if status == 429 {
-            self.throttled
-                .get_or_create(&RouteLabels {
+    /// The series of `route`'s answers with `method` and `status`, from the registry.
+    fn series(&self, route: String, method: &'static str, status: u16) -> AnswerSeries {
+        let latency = LatencyLabels {
+            route: route.clone(),
+            status,
+        };
+        AnswerSeries {
+            latency: self.latency.get_or_create(&latency).clone(),
+            throttled: (status == 429).then(|| {
+                let labels = RouteLabels {
                     route: route.clone(),
+                };
+                self.throttled.get_or_create(&labels).clone()
+            }),
+            requests: self
+                .requests
+                .get_or_create(&RequestLabels {
+                    method,
+                    route,
+                    status,
                 })
-                .inc();
+                .clone(),
         }
-        self.requests
-            .get_or_create(&RequestLabels {
-                method,
-                route,
-                status,
-            })
-            .inc();
     }
 
     /// Counts a password sign-in's outcome.

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, AuditEvent, AuditKind};
 use crate::cookies::{self, TokenCookies};
+use crate::db::DbConn;
 use crate::db::models::{NewFamily, NewRefreshToken, UserRow};
 use crate::db::repo::{self, FamilyStart, Revocation, Rotation, RotationRules};
 use crate::error::AppError;
@@ -35,8 +36,6 @@ pub struct IssuedSession {
     pub refresh_expires_in: i64,
     /// The signed-in user.
     pub user: Arc<User>,
-    /// The session (refresh family) it belongs to.
-    pub sid: Uuid,
 }
 
 impl IssuedSession {
@@ -64,7 +63,7 @@ fn new_refresh_token() -> Result<(OpaqueToken, OpaqueTokenHash), AppError> {
 }
 
 /// Begins a new family for an existing account (read after `read_at`) and issues its first
-/// pair.
+/// pair: a sign-in, audited as one.
 pub async fn start(
     state: &AppState,
     user: &UserRow,
@@ -75,7 +74,7 @@ pub async fn start(
 }
 
 /// Stores a new account and begins its first family in one transaction: a registration is
-/// either signed in or not stored at all. 409 when the email is taken.
+/// either signed in or not stored at all (and audited). 409 when the email is taken.
 pub async fn start_for_new_account(
     state: &AppState,
     account: &NewAccount,
@@ -96,42 +95,48 @@ async fn begin(
     let refresh_expires_at = now
         .saturating_add(state.settings.refresh_ttl_ms)
         .min(family_expires_at);
-    let (user_id, new_account, read_at) = match &owner {
-        Owner::Existing(row, read_at) => (row.id.clone(), None, *read_at),
+    let (user_id, new_account, read_at, kind) = match &owner {
+        Owner::Existing(row, read_at) => (row.id.clone(), None, *read_at, AuditKind::SignIn),
         Owner::New(account) => (
             account.id.clone(),
             Some((*account).clone()),
             state.users.generation(),
+            AuditKind::Register,
         ),
     };
+    let event = AuditEvent::of_user(kind, &*user_id)
+        .in_session(sid)
+        .sent_by(client);
     let user_agent = client.user_agent.clone();
     let client_ip = client.ip.address().to_string();
-    let started = state
-        .db
-        .run(move |conn| {
-            let sid = sid.to_string();
-            repo::start_family(
-                conn,
-                new_account.as_ref().map(NewAccount::row).as_ref(),
-                &NewFamily {
-                    id: &sid,
-                    user_id: &user_id,
-                    created_at: now,
-                    expires_at: family_expires_at,
-                    user_agent: user_agent.as_deref(),
-                    client_ip: Some(&client_ip),
-                },
-                &NewRefreshToken {
-                    token_hash: hash.as_str(),
-                    family_id: &sid,
-                    user_id: &user_id,
-                    issued_at: now,
-                    expires_at: refresh_expires_at,
-                    parent_hash: None,
-                },
-            )
-        })
-        .await?;
+    let action = move |conn: &mut DbConn| {
+        let sid = sid.to_string();
+        repo::start_family(
+            conn,
+            new_account.as_ref().map(NewAccount::row).as_ref(),
+            &NewFamily {
+                id: &sid,
+                user_id: &user_id,
+                created_at: now,
+                expires_at: family_expires_at,
+                user_agent: user_agent.as_deref(),
+                client_ip: Some(&client_ip),
+            },
+            &NewRefreshToken {
+                token_hash: hash.as_str(),
+                family_id: &sid,
+                user_id: &user_id,
+                issued_at: now,
+                expires_at: refresh_expires_at,
+                parent_hash: None,
+            },
+        )
+    };
+    let audited = |started: &FamilyStart| match started {
+        FamilyStart::Started { .. } => vec![event],
+        FamilyStart::EmailTaken => Vec::new(),
+    };
+    let started = audit::run_audited(&state.db, action, audited).await?;
     let FamilyStart::Started { cutoff } = started else {
         return Err(AppError::EmailTaken);
     };
@@ -180,7 +185,6 @@ fn issue(
         refresh: pair.refresh,
         refresh_expires_in: (pair.refresh_expires_at - pair.now).div_euclid(1000),
         user: state.users.remember(user, read_at),
-        sid: pair.sid,
     })
 }
 
@@ -203,10 +207,23 @@ pub async fn refresh(
         per_session: state.throttle.rotations_per_session(),
     };
     let read_at = state.users.generation();
-    let rotation = state
-        .db
-        .run(move |conn| repo::rotate_refresh_token(conn, presented.as_str(), hash.as_str(), rules))
-        .await?;
+    let client = client.clone();
+    let action = move |conn: &mut DbConn| {
+        repo::rotate_refresh_token(conn, presented.as_str(), hash.as_str(), rules)
+    };
+    let audited = move |rotation: &Rotation| {
+        let event = match rotation {
+            Rotation::Rotated {
+                user, family_id, ..
+            } => AuditEvent::of_user(AuditKind::Refresh, &*user.id).in_session(family_id),
+            Rotation::Reused { family_id, .. } => {
+                AuditEvent::of_session(AuditKind::RefreshReuseDetected, family_id)
+            }
+            Rotation::Rejected | Rotation::Throttled { .. } => return Vec::new(),
+        };
+        vec![event.sent_by(&client)]
+    };
+    let rotation = audit::run_audited(&state.db, action, audited).await?;
     match rotation {
         Rotation::Rotated {
             user,
@@ -221,10 +238,7 @@ pub async fn refresh(
                 refresh_expires_at: expires_at,
                 now,
             };
-            let issued = issue(state, User::from(&user), read_at, pair)?;
-            let event = AuditEvent::of_user(AuditKind::Refresh, user.id).in_session(family_id);
-            audit::record_one(&state.db, event.sent_by(client)).await;
-            Ok(issued)
+            issue(state, User::from(&user), read_at, pair)
         }
         Rotation::Reused { family_id, now } => {
             state.metrics.refresh_reuse_detected();
@@ -233,8 +247,6 @@ pub async fn refresh(
             state
                 .denylist
                 .revoke_families([family_id.as_str()], forget_at);
-            let event = AuditEvent::of_session(AuditKind::RefreshReuseDetected, family_id);
-            audit::record_one(&state.db, event.sent_by(client)).await;
             Err(AppError::InvalidGrant)
         }
         Rotation::Rejected => Err(AppError::InvalidGrant),
@@ -291,13 +303,15 @@ pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), 
         .iter()
         .filter_map(|token| OpaqueTokenHash::of_presented(token))
         .collect();
-    let ended = revoke(state, &claims, refresh_hashes, AccessTokenSessions::End).await?;
-    let events = ended
-        .into_iter()
-        .map(|sid| AuditEvent::of_session(AuditKind::SignOut, sid).sent_by(&credentials.client))
-        .collect();
-    audit::record(&state.db, events).await;
-    Ok(())
+    let sessions = AccessTokenSessions::End;
+    revoke(
+        state,
+        &credentials.client,
+        &claims,
+        refresh_hashes,
+        sessions,
+    )
+    .await
 }
 
 /// RFC 7009 revocation of one token, whichever kind it is: an access token (a JWT of ours,
@@ -305,25 +319,12 @@ pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), 
 /// session. Anything else is nothing to revoke. The kinds cannot be mistaken for each other, so
 /// a `token_type_hint` is not needed.
 pub async fn revoke_token(state: &AppState, client: &Client, token: &str) -> Result<(), AppError> {
-    let event = if let Ok(claims) = state.jwt.verify_ignoring_expiry(token) {
-        revoke(
-            state,
-            std::slice::from_ref(&claims),
-            Vec::new(),
-            AccessTokenSessions::Keep,
-        )
-        .await?;
-        AuditEvent::of_user(AuditKind::TokenRevoked, claims.sub).in_session(claims.sid)
-    } else {
-        let refresh_hashes = OpaqueTokenHash::of_presented(token).into_iter().collect();
-        let ended = revoke(state, &[], refresh_hashes, AccessTokenSessions::End).await?;
-        let Some(sid) = ended.into_iter().next() else {
-            return Ok(());
-        };
-        AuditEvent::of_session(AuditKind::SignOut, sid)
-    };
-    audit::record_one(&state.db, event.sent_by(client)).await;
-    Ok(())
+    if let Ok(claims) = state.jwt.verify_ignoring_expiry(token) {
+        let claims = std::slice::from_ref(&claims);
+        return revoke(state, client, claims, Vec::new(), AccessTokenSessions::Keep).await;
+    }
+    let refresh_hashes = OpaqueTokenHash::of_presented(token).into_iter().collect();
+    revoke(state, client, &[], refresh_hashes, AccessTokenSessions::End).await
 }
 
 /// Whether revoking an access token ends its session (`sid`) too.
@@ -335,13 +336,16 @@ enum AccessTokenSessions {
 
 /// Denylists the access tokens' `jti`s and revokes the refresh tokens' families (and, with
 /// [`AccessTokenSessions::End`], the access tokens' sessions): in the database in one
-/// transaction, then in memory. The sessions it ended, each once.
+/// transaction, then in memory. Audited: `sign_out` for each session it ended, and with
+/// [`AccessTokenSessions::Keep`] `token_revoked` for each token it denylisted; what was
+/// revoked already writes nothing.
 async fn revoke(
     state: &AppState,
+    client: &Client,
     claims: &[AccessClaims],
     refresh_hashes: Vec<OpaqueTokenHash>,
     sessions: AccessTokenSessions,
-) -> Result<Vec<String>, AppError> {
+) -> Result<(), AppError> {
     let now = now_ms();
     let jti_forget_at = |c: &AccessClaims| c.exp.saturating_add(LEEWAY_SECS as i64) * 1000;
     // A token that can never be accepted again, expired past the leeway or already refused,
@@ -355,8 +359,20 @@ async fn revoke(
         AccessTokenSessions::Keep => Vec::new(),
     };
     if live.is_empty() && access_families.is_empty() && refresh_hashes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
+    let revoked_tokens: Vec<AuditEvent> = match sessions {
+        AccessTokenSessions::Keep => live
+            .iter()
+            .map(|c| {
+                AuditEvent::of_user(AuditKind::TokenRevoked, &*c.sub)
+                    .in_session(c.sid)
+                    .sent_by(client)
+            })
+            .collect(),
+        AccessTokenSessions::End => Vec::new(),
+    };
+    let client = client.clone();
     let family_forget_at = now + state.settings.family_memory_ms;
     let mut revocation = Revocation {
         jtis: live
@@ -367,26 +383,29 @@ async fn revoke(
         now,
         family_forget_at,
     };
-    let family_ids = state
-        .db
-        .run(move |conn| {
-            for hash in &refresh_hashes {
-                if let Some(family) = repo::find_family_of_refresh_token(conn, hash.as_str())? {
-                    revocation.family_ids.push(family);
-                }
+    let action = move |conn: &mut DbConn| {
+        for hash in &refresh_hashes {
+            if let Some(family) = repo::find_family_of_refresh_token(conn, hash.as_str())? {
+                revocation.family_ids.push(family);
             }
-            revocation.family_ids.sort_unstable();
-            revocation.family_ids.dedup();
-            repo::revoke(conn, &revocation).map(|()| revocation.family_ids)
-        })
-        .await?;
+        }
+        let ended = repo::revoke(conn, &revocation)?;
+        Ok((revocation.family_ids, ended))
+    };
+    let audited = move |(_, ended): &(Vec<String>, Vec<String>)| {
+        let signed_out = ended
+            .iter()
+            .map(|sid| AuditEvent::of_session(AuditKind::SignOut, &**sid).sent_by(&client));
+        revoked_tokens.into_iter().chain(signed_out).collect()
+    };
+    let (family_ids, _) = audit::run_audited(&state.db, action, audited).await?;
     for c in live {
         state.denylist.revoke_jti(c.jti, jti_forget_at(c));
     }
     state
         .denylist
         .revoke_families(family_ids.iter().map(String::as_str), family_forget_at);
-    Ok(family_ids)
+    Ok(())
 }
 
 /// The last step of a cookie or page sign-in: revokes the sessions of the auth cookies the
@@ -413,13 +432,13 @@ pub async fn sign_out_everywhere(
     let now = now_ms();
     let (cutoff, forget_at) = everywhere_cutoff(now, state.settings.family_memory_ms);
     let user_id = claims.sub.clone();
-    state
-        .db
-        .run(move |conn| repo::revoke_all_sessions(conn, &user_id, cutoff, now, forget_at))
-        .await?;
+    let event = AuditEvent::of_user(AuditKind::SignOutEverywhere, &*claims.sub)
+        .in_session(claims.sid)
+        .sent_by(client);
+    let action =
+        move |conn: &mut DbConn| repo::revoke_all_sessions(conn, &user_id, cutoff, now, forget_at);
+    audit::run_audited(&state.db, action, |_: &()| vec![event]).await?;
     state.denylist.set_cutoff(&claims.sub, cutoff, forget_at);
-    let event = AuditEvent::of_user(AuditKind::SignOutEverywhere, &*claims.sub);
-    audit::record_one(&state.db, event.in_session(claims.sid).sent_by(client)).await;
     Ok(())
 }
 
@@ -512,24 +531,18 @@ async fn end(
     let now = now_ms();
     let forget_at = now + state.settings.family_memory_ms;
     let user_id = claims.sub.clone();
-    let ended = state
-        .db
-        .run(move |conn| repo::revoke_sessions_of(conn, &user_id, &choice, now, forget_at))
-        .await?;
+    let revoked = AuditEvent::of_user(AuditKind::SessionRevoked, &*claims.sub).sent_by(client);
+    let action =
+        move |conn: &mut DbConn| repo::revoke_sessions_of(conn, &user_id, &choice, now, forget_at);
+    let audited = move |ended: &Vec<String>| {
+        let event = |sid: &String| revoked.clone().in_session(sid);
+        ended.iter().map(event).collect()
+    };
+    let ended = audit::run_audited(&state.db, action, audited).await?;
     state
         .denylist
         .revoke_families(ended.iter().map(String::as_str), forget_at);
-    let count = ended.len();
-    let events = ended
-        .into_iter()
-        .map(|sid| {
-            AuditEvent::of_user(AuditKind::SessionRevoked, &*claims.sub)
-                .in_session(sid)
-                .sent_by(client)
-        })
-        .collect();
-    audit::record(&state.db, events).await;
-    Ok(count)
+    Ok(ended.len())
 }
 
 /// Stores a new password hash and ends every other session of the user, in one transaction:
@@ -544,16 +557,15 @@ pub async fn replace_password(
     let forget_at = now + state.settings.family_memory_ms;
     let user_id = claims.sub.clone();
     let keep = repo::SessionChoice::AllBut(claims.sid.to_string());
-    let ended = state
-        .db
-        .run(move |conn| {
-            repo::replace_password(conn, &user_id, &password_hash, &keep, now, forget_at)
-        })
-        .await?;
+    let event = AuditEvent::of_user(AuditKind::PasswordChanged, &*claims.sub)
+        .in_session(claims.sid)
+        .sent_by(client);
+    let action = move |conn: &mut DbConn| {
+        repo::replace_password(conn, &user_id, &password_hash, &keep, now, forget_at)
+    };
+    let ended = audit::run_audited(&state.db, action, |_: &Vec<String>| vec![event]).await?;
     state
         .denylist
         .revoke_families(ended.iter().map(String::as_str), forget_at);
-    let event = AuditEvent::of_user(AuditKind::PasswordChanged, &*claims.sub);
-    audit::record_one(&state.db, event.in_session(claims.sid).sent_by(client)).await;
     Ok(())
 }

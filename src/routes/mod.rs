@@ -20,12 +20,19 @@ use actix_web::cookie::Key;
 use actix_web::{Resource, web};
 
 /// The routes nearly every request takes, `GET /api/me` and `/auth/verify` (full paths under
-/// `base_path`): the caller registers them before the scope of the rest, each with the same
-/// layers, so they skip the scope's guard and router.
-pub fn hot(base_path: &str, forward_auth: forward_auth::ForwardAuth) -> [Resource; 2] {
+/// `base_path`), each with its path: the caller registers them before the scope of the rest,
+/// each with the same layers, so they skip the scope's guard and router.
+pub fn hot(base_path: &str, forward_auth: forward_auth::ForwardAuth) -> [(String, Resource); 2] {
+    let (me, verify) = (
+        format!("{base_path}/api/me"),
+        format!("{base_path}/auth/verify"),
+    );
     [
-        api::me_resource(&format!("{base_path}/api/me")),
-        forward_auth::resource(&format!("{base_path}/auth/verify"), forward_auth),
+        (me.clone(), api::me_resource(&me)),
+        (
+            verify.clone(),
+            forward_auth::resource(&verify, forward_auth),
+        ),
     ]
 }
 

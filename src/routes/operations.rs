@@ -3,6 +3,8 @@
 //! (Prometheus). None of them needs a credential; `/metrics` can be served on an address of its
 //! own (`DOORWARD_METRICS_BIND`) rather than beside the API.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use actix_web::http::{StatusCode, header};
@@ -15,12 +17,25 @@ use crate::metrics::{CONTENT_TYPE, Sample};
 use crate::routes::respond::no_store;
 use crate::state::{AppState, millis, now_ms};
 
-/// When `/readyz` calls the denylist stale.
-#[derive(Debug, Clone, Copy)]
+/// When `/readyz` calls the denylist stale, and its last database ping.
+#[derive(Debug, Clone)]
 pub struct Readiness {
     /// The longest since the revocation log was last read in full: three sync intervals, and
     /// at least five seconds, so one slow read is no outage.
     pub stale_after_ms: i64,
+    /// The last ping, shared by every worker: `/readyz` needs no credential, so a flood of it
+    /// pings the database at most about once a [`PING_MEMORY_MS`], whatever its rate.
+    last_ping: Arc<LastPing>,
+}
+
+/// How long one database ping answers `/readyz` for.
+const PING_MEMORY_MS: i64 = 1_000;
+
+/// When the database was last pinged (Unix ms) and whether it answered.
+#[derive(Debug, Default)]
+struct LastPing {
+    at_ms: AtomicI64,
+    answered: AtomicBool,
 }
 
 impl Readiness {
@@ -28,7 +43,27 @@ impl Readiness {
     pub fn for_sync_interval(every: Duration) -> Self {
         Self {
             stale_after_ms: millis(every).saturating_mul(3).max(5_000),
+            last_ping: Arc::default(),
         }
+    }
+
+    /// Whether the database answers: pinged at most once a [`PING_MEMORY_MS`].
+    async fn database_answers(&self, state: &AppState) -> bool {
+        let now = now_ms();
+        let last = &self.last_ping;
+        if now - last.at_ms.load(Ordering::Acquire) < PING_MEMORY_MS {
+            return last.answered.load(Ordering::Relaxed);
+        }
+        let answered = match state.db.ping().await {
+            Ok(()) => true,
+            Err(e) => {
+                log::debug!("not ready: {}", crate::error::error_chain(&e));
+                false
+            }
+        };
+        last.answered.store(answered, Ordering::Relaxed);
+        last.at_ms.store(now_ms(), Ordering::Release);
+        answered
     }
 }
 
@@ -98,13 +133,10 @@ pub struct DenylistReport {
     ),
 )]
 pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>) -> HttpResponse {
-    let database = state.db.ping().await;
-    if let Err(e) = &database {
-        log::debug!("not ready: {}", crate::error::error_chain(e));
-    }
+    let database_answers = readiness.database_answers(&state).await;
     let synced_ms_ago = state.denylist.synced_at_ms().map(|at| now_ms() - at);
     let current = synced_ms_ago.is_some_and(|ago| ago <= readiness.stale_after_ms);
-    let ready = database.is_ok() && current;
+    let ready = database_answers && current;
     let mut answer = no_store(if ready {
         StatusCode::OK
     } else {
@@ -115,7 +147,7 @@ pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>)
     }
     answer.json(ReadyReport {
         status: if ready { "ready" } else { "unavailable" },
-        database: if database.is_ok() {
+        database: if database_answers {
             "ok"
         } else {
             "unreachable"

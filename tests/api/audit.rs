@@ -134,6 +134,10 @@ async fn every_security_event_of_a_session_s_life_is_listed_newest_first(backend
     let logout = post(&app, "/auth/logout", Some(&d), &json!({})).await;
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     let new_password = "a new passphrase for the audit 7";
+    let guess =
+        json!({"current_password": "a guess at the password", "new_password": new_password});
+    let guessed = post(&app, "/api/password", Some(&a), &guess).await;
+    assert_error(guessed, 422, "validation_failed").await;
     let body = json!({"current_password": user.password, "new_password": new_password});
     assert_eq!(
         post(&app, "/api/password", Some(&a), &body).await.status(),
@@ -152,6 +156,7 @@ async fn every_security_event_of_a_session_s_life_is_listed_newest_first(backend
             "sign_out_everywhere",
             "sign_in",
             "password_changed",
+            "password_change_failed",
             "sign_out",
             "sign_in",
             "session_revoked",
@@ -167,11 +172,11 @@ async fn every_security_event_of_a_session_s_life_is_listed_newest_first(backend
         .iter()
         .map(|e| e["session_id"].as_str().map(str::to_owned))
         .collect();
-    let expected = [&f, &e, &e, &a, &d, &d, &c, &b, &b, &c, &b].map(|pair| Some(sid(pair)));
-    assert_eq!(sessions[..11], expected, "each event names its session");
-    assert_eq!(sessions[11], None, "a failed sign-in has no session");
-    assert_eq!(listed[11]["detail"], "invalid_credentials");
-    assert_eq!(sessions[12], Some(sid(&a)));
+    let expected = [&f, &e, &e, &a, &a, &d, &d, &c, &b, &b, &c, &b].map(|pair| Some(sid(pair)));
+    assert_eq!(sessions[..12], expected, "each event names its session");
+    assert_eq!(sessions[12], None, "a failed sign-in has no session");
+    assert_eq!(listed[12]["detail"], "invalid_credentials");
+    assert_eq!(sessions[13], Some(sid(&a)));
     let ids: Vec<i64> = listed.iter().map(|e| e["id"].as_i64().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
     for event in &listed {
@@ -185,6 +190,7 @@ async fn every_security_event_of_a_session_s_life_is_listed_newest_first(backend
     for secret in [
         &user.password,
         new_password,
+        "a guess at the password",
         str_of(&b, "refresh_token"),
         str_of(&a, "access_token"),
     ] {
@@ -308,6 +314,19 @@ async fn revocations_resets_and_operator_commands_are_recorded(backend: Backend)
             .status(),
         StatusCode::OK
     );
+    // Revoking what is revoked already changes nothing, and writes nothing: no flood of rows
+    // from a token replayed at the revocation routes.
+    for _ in 0..3 {
+        for token in [
+            str_of(&third, "access_token"),
+            str_of(&third, "refresh_token"),
+        ] {
+            assert_eq!(revoke(token).await.unwrap().status(), StatusCode::OK);
+        }
+        let body = json!({"refresh_token": str_of(&third, "refresh_token")});
+        let again = post(&app, "/auth/logout", Some(&third), &body).await;
+        assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    }
     let others = post(
         &app,
         "/api/sessions/revoke-others",
@@ -355,7 +374,8 @@ async fn revocations_resets_and_operator_commands_are_recorded(backend: Backend)
         [
             ("sign_in", None, Some(s5)),
             ("password_reset", None, None),
-            // Then revoke-others found no other live session: nothing to record.
+            // Then revoke-others found no other live session, and the replays changed
+            // nothing: nothing to record.
             ("sign_out", None, Some(s3.clone())),
             ("token_revoked", None, Some(s3.clone())),
             ("sign_in", None, Some(s4)),

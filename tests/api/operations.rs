@@ -153,6 +153,19 @@ async fn metrics_count_requests_sign_ins_reuse_and_throttling(backend: Backend) 
         }
     }
     assert!(throttled);
+    // Made-up methods, which must not each become a series.
+    let mut made_up_status = 0;
+    for method in ["MADEUP1", "MADEUP2"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let answer = app
+            .client
+            .request(method, app.url("/auth/login"))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_client_error());
+        made_up_status = answer.status().as_u16();
+    }
     // A path no route matches, carrying something that must never become a label.
     let stray = get(&app, "/auth/token-abc123-secret").await;
     assert_eq!(stray.status(), StatusCode::NOT_FOUND);
@@ -205,6 +218,13 @@ async fn metrics_count_requests_sign_ins_reuse_and_throttling(backend: Backend) 
         1.0
     );
     assert!(!text.contains("abc123"), "a raw path became a label");
+    assert!(!text.contains("MADEUP"), "a made-up method became a label");
+    assert_eq!(
+        series(&format!(
+            r#"doorward_http_requests_total{{method="other",route="/auth/login",status="{made_up_status}"}}"#
+        )),
+        2.0
+    );
     assert_eq!(
         series(
             r#"doorward_http_request_duration_seconds_count{route="/auth/register",status="201"}"#

@@ -114,8 +114,9 @@ pub fn replace_password(
     })
 }
 
-/// Denylists the `jti`s and revokes the families, in one transaction.
-pub fn revoke(conn: &mut DbConn, revocation: &Revocation) -> QueryResult<()> {
+/// Denylists the `jti`s and revokes the families, in one transaction; the families it ended
+/// (not those ended before).
+pub fn revoke(conn: &mut DbConn, revocation: &Revocation) -> QueryResult<Vec<String>> {
     conn.transaction(|conn| {
         // The owners' locks first, as a rotation takes them: no rotation can then read a
         // family as live while this revocation is committing.
@@ -144,7 +145,8 @@ pub fn revoke(conn: &mut DbConn, revocation: &Revocation) -> QueryResult<()> {
             value: 0,
             forget_at: revocation.family_forget_at,
         });
-        append_log(conn, &jtis.chain(families).collect::<Vec<_>>())
+        append_log(conn, &jtis.chain(families).collect::<Vec<_>>())?;
+        Ok(newly_revoked)
     })
 }
 
