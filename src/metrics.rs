@@ -30,50 +30,67 @@ struct AnswerSeries {
 
 /// Where one layer of [`crate::checks::RequestChecks`] counts its answers, kept by that layer
 /// (one a worker, so no lock): each (route, method, status) is looked up in the registry the
-/// first time it is seen, and after that counted with no lookup there and no allocation. A
-/// layer in front of one route (the hot ones) knows its route; the scope's reads each
-/// request's pattern.
+/// first time it is seen, and after that counted with no lookup there and no allocation.
 pub struct AnswerCounters {
     metrics: Arc<Metrics>,
-    /// The one route this layer answers, if it answers one only.
-    route: Option<Arc<str>>,
-    seen: RefCell<HashMap<SeriesKey, AnswerSeries>>,
+    seen: RefCell<Seen>,
 }
 
-/// An answer's route (`None`: the layer's own), method and status.
-type SeriesKey = (Option<String>, &'static str, u16);
+/// The series a layer has seen so far.
+enum Seen {
+    /// A layer in front of one route (the hot ones): its pattern, and a handful of
+    /// (method, status) pairs, scanned in a line faster than hashed.
+    OneRoute {
+        route: Arc<str>,
+        series: Vec<((&'static str, u16), AnswerSeries)>,
+    },
+    /// The scope's layer: each request's pattern read from the router.
+    Patterns(HashMap<(String, &'static str, u16), AnswerSeries>),
+}
 
 impl AnswerCounters {
     /// Counters into `metrics` for the layer in front of `route` (`None`: of several routes).
     pub fn new(metrics: Arc<Metrics>, route: Option<Arc<str>>) -> Self {
+        let seen = match route {
+            Some(route) => Seen::OneRoute {
+                route,
+                series: Vec::new(),
+            },
+            None => Seen::Patterns(HashMap::new()),
+        };
         Self {
             metrics,
-            route,
-            seen: RefCell::default(),
+            seen: RefCell::new(seen),
         }
     }
 
     /// Counts one answered request and its time; a 429 counts as throttled too.
     pub fn observe(&self, req: &HttpRequest, status: u16, took: Duration) {
         let method = method_label(req.method());
-        let pattern = match self.route {
-            Some(_) => None,
-            None => Some(
-                req.match_pattern()
-                    .unwrap_or_else(|| "unmatched".to_owned()),
-            ),
-        };
         let mut seen = self.seen.borrow_mut();
-        let series = seen
-            .entry((pattern, method, status))
-            .or_insert_with_key(|key| {
-                let route = key
-                    .0
-                    .clone()
-                    .or_else(|| self.route.as_deref().map(str::to_owned));
-                self.metrics
-                    .series(route.unwrap_or_default(), method, status)
-            });
+        let series = match &mut *seen {
+            Seen::OneRoute { route, series } => {
+                let key = (method, status);
+                match series.iter().position(|(seen, _)| *seen == key) {
+                    Some(at) => &series[at].1,
+                    None => {
+                        let new = self.metrics.series(route.to_string(), method, status);
+                        series.push((key, new));
+                        &series[series.len() - 1].1
+                    }
+                }
+            }
+            Seen::Patterns(series) => {
+                let pattern = req
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_owned());
+                series
+                    .entry((pattern, method, status))
+                    .or_insert_with_key(|(route, ..)| {
+                        self.metrics.series(route.clone(), method, status)
+                    })
+            }
+        };
         series.requests.inc();
         series.latency.observe(took.as_secs_f64());
         if let Some(throttled) = &series.throttled {
