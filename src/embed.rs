@@ -169,7 +169,7 @@ impl Doorward {
             }
         };
         revocation_sync::check_clock(&db).await;
-        let loaded_at = crate::state::now_ms();
+        let loaded_at = std::time::Instant::now();
         let (revocations, loaded_to) = revocation_sync::read_after(&db, LogPosition::default())
             .await
             .map_err(|e| StartupError::Other(format!("cannot load the denylist: {e}")))?;

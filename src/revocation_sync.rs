@@ -111,7 +111,7 @@ pub async fn follow(state: Weak<AppState>, schedule: Schedule, mut position: Log
             }
             continue;
         }
-        let reading_at = now_ms();
+        let reading_at = std::time::Instant::now();
         match read_after(&state.db, position).await {
             Ok((entries, next)) => {
                 apply(&state, &entries);

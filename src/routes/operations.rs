@@ -3,9 +3,9 @@
 //! (Prometheus). None of them needs a credential; `/metrics` can be served on an address of its
 //! own (`DOORWARD_METRICS_BIND`) rather than beside the API.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, Resource, web};
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::error::AppError;
 use crate::metrics::{CONTENT_TYPE, Sample};
 use crate::routes::respond::no_store;
-use crate::state::{AppState, millis, now_ms};
+use crate::state::{AppState, millis};
 
 /// When `/readyz` calls the denylist stale, and its last database ping.
 #[derive(Debug, Clone)]
@@ -23,19 +23,39 @@ pub struct Readiness {
     /// The longest since the revocation log was last read in full: three sync intervals, and
     /// at least five seconds, so one slow read is no outage.
     pub stale_after_ms: i64,
-    /// The last ping, shared by every worker: `/readyz` needs no credential, so a flood of it
-    /// pings the database at most about once a [`PING_MEMORY_MS`], whatever its rate.
+    /// The last ping, shared by every worker: `/readyz` needs no credential, so however many
+    /// ask, one ping is in flight at a time, and one answers for [`PING_MEMORY`].
     last_ping: Arc<LastPing>,
 }
 
 /// How long one database ping answers `/readyz` for.
-const PING_MEMORY_MS: i64 = 1_000;
+const PING_MEMORY: Duration = Duration::from_secs(1);
 
-/// When the database was last pinged (Unix ms) and whether it answered.
+/// The last ping's answer and when it began (monotonic: a wall clock stepped back cannot
+/// stretch it), and whether one is in flight.
 #[derive(Debug, Default)]
 struct LastPing {
-    at_ms: AtomicI64,
-    answered: AtomicBool,
+    answer: Mutex<Option<(Instant, bool)>>,
+    in_flight: AtomicBool,
+}
+
+impl LastPing {
+    fn answer(&self) -> Option<(Instant, bool)> {
+        *self.answer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn remember(&self, began: Instant, answered: bool) {
+        *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = Some((began, answered));
+    }
+}
+
+/// Marks the ping in flight until dropped, even when the request asking is dropped first.
+struct InFlight<'a>(&'a AtomicBool);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Readiness {
@@ -47,13 +67,21 @@ impl Readiness {
         }
     }
 
-    /// Whether the database answers: pinged at most once a [`PING_MEMORY_MS`].
+    /// Whether the database answers: the last ping's answer while it is under
+    /// [`PING_MEMORY`] old or another ping is in flight (none yet: not ready), else a new ping.
     async fn database_answers(&self, state: &AppState) -> bool {
-        let now = now_ms();
         let last = &self.last_ping;
-        if now - last.at_ms.load(Ordering::Acquire) < PING_MEMORY_MS {
-            return last.answered.load(Ordering::Relaxed);
+        let known = last.answer();
+        if let Some((began, answered)) = known
+            && began.elapsed() < PING_MEMORY
+        {
+            return answered;
         }
+        if last.in_flight.swap(true, Ordering::AcqRel) {
+            return known.is_some_and(|(_, answered)| answered);
+        }
+        let _in_flight = InFlight(&last.in_flight);
+        let began = Instant::now();
         let answered = match state.db.ping().await {
             Ok(()) => true,
             Err(e) => {
@@ -61,8 +89,7 @@ impl Readiness {
                 false
             }
         };
-        last.answered.store(answered, Ordering::Relaxed);
-        last.at_ms.store(now_ms(), Ordering::Release);
+        last.remember(began, answered);
         answered
     }
 }
@@ -134,7 +161,7 @@ pub struct DenylistReport {
 )]
 pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>) -> HttpResponse {
     let database_answers = readiness.database_answers(&state).await;
-    let synced_ms_ago = state.denylist.synced_at_ms().map(|at| now_ms() - at);
+    let synced_ms_ago = state.denylist.synced_ago().map(millis);
     let current = synced_ms_ago.is_some_and(|ago| ago <= readiness.stale_after_ms);
     let ready = database_answers && current;
     let mut answer = no_store(if ready {
@@ -177,7 +204,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AppErro
         pool_connections,
         pool_idle,
         pool_max,
-        sync_lag_ms: state.denylist.synced_at_ms().map_or(0, |at| now_ms() - at),
+        sync_lag_ms: state.denylist.synced_ago().map_or(0, millis),
     };
     let text = state.metrics.encode(sample).map_err(AppError::internal)?;
     Ok(no_store(StatusCode::OK)

@@ -562,9 +562,34 @@ async fn revoking_a_token_again_writes_nothing_more(backend: Backend) {
     assert_eq!(rows, 1, "five revocations of one token, one row");
 }
 
+/// Revocations at the same instant each wait their turn for the database, whatever they
+/// revoke: RFC 7009 wants 200 for each, never a 503 for a lock lost to another.
+async fn simultaneous_revocations_all_succeed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (user, _) = app.signed_up_user().await;
+    let mut tokens = Vec::new();
+    for _ in 0..8 {
+        let pair: serde_json::Value = app.login(&user).await.json().await.unwrap();
+        tokens.push(str_of(&pair, "access_token").to_owned());
+    }
+    tokens.extend((0..8).map(|n| format!("not-a-token-{n}")));
+    let answers = futures_util::future::join_all(
+        tokens
+            .iter()
+            .map(|token| post_form(&app, "/auth/revoke", form(&[("token", token)]))),
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(statuses, [200; 16]);
+    for token in &tokens[..8] {
+        assert_eq!(app.get_me(token).await.status(), 401, "each one revoked");
+    }
+}
+
 both_backends!(
     forms_from_another_site_are_refused,
     revoking_a_token_again_writes_nothing_more,
+    simultaneous_revocations_all_succeed,
     the_oauth2_crate_signs_in_refreshes_and_revokes,
     introspection_answers_from_memory_for_the_client_only,
     introspection_is_closed_unless_configured,

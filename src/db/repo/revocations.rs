@@ -117,7 +117,18 @@ pub fn replace_password(
 /// Denylists the `jti`s and revokes the families, in one transaction; the families it ended
 /// (not those ended before).
 pub fn revoke(conn: &mut DbConn, revocation: &Revocation) -> QueryResult<Vec<String>> {
+    if revocation.family_ids.is_empty() && revocation.jtis.is_empty() {
+        return Ok(Vec::new());
+    }
     conn.transaction(|conn| {
+        if revocation.family_ids.is_empty() {
+            // Only `jti`s: the log's insert is the first statement, a write, so SQLite takes
+            // its write lock at once (waiting its busy timeout) rather than failing to upgrade
+            // a read when another revocation commits first.
+            let jtis = jti_entries(revocation);
+            append_log(conn, &jtis.collect::<Vec<_>>())?;
+            return Ok(Vec::new());
+        }
         // The owners' locks first, as a rotation takes them: no rotation can then read a
         // family as live while this revocation is committing.
         lock_family_owners(conn, &revocation.family_ids)?;
@@ -133,12 +144,7 @@ pub fn revoke(conn: &mut DbConn, revocation: &Revocation) -> QueryResult<Vec<Str
         )
         .set(refresh_families::revoked_at.eq(revocation.now))
         .execute(conn)?;
-        let jtis = revocation.jtis.iter().map(|(jti, forget_at)| NewLogEntry {
-            kind: log_kind::JTI,
-            subject: jti,
-            value: 0,
-            forget_at: *forget_at,
-        });
+        let jtis = jti_entries(revocation);
         let families = newly_revoked.iter().map(|id| NewLogEntry {
             kind: log_kind::FAMILY,
             subject: id,
@@ -147,6 +153,16 @@ pub fn revoke(conn: &mut DbConn, revocation: &Revocation) -> QueryResult<Vec<Str
         });
         append_log(conn, &jtis.chain(families).collect::<Vec<_>>())?;
         Ok(newly_revoked)
+    })
+}
+
+/// The log entries of a revocation's `jti`s.
+fn jti_entries(revocation: &Revocation) -> impl Iterator<Item = NewLogEntry<'_>> {
+    revocation.jtis.iter().map(|(jti, forget_at)| NewLogEntry {
+        kind: log_kind::JTI,
+        subject: jti,
+        value: 0,
+        forget_at: *forget_at,
     })
 }
 
