@@ -131,28 +131,15 @@ pub async fn sign_in(
     password: &str,
 ) -> Result<IssuedSession, AppError> {
     let checked = check_password(state, client, email, password).await;
-    state.metrics.sign_in(SignInOutcome::of(&checked));
-    let (user, read_at) = match checked {
-        Ok(found) => found,
-        Err(e) => {
-            if let Some(reason) = failure_reason(&e) {
-                let event = AuditEvent::failed_sign_in(email, reason).sent_by(client);
-                audit::record(&state.db, event).await;
-            }
-            return Err(e);
-        }
-    };
-    sessions::start(state, &user, read_at, client).await
-}
-
-/// Why a sign-in failed, as the audit log words it; `None` for what is not the caller's
-/// doing to record (a throttled flood, an outage).
-fn failure_reason(error: &AppError) -> Option<&'static str> {
-    match error {
-        AppError::InvalidCredentials => Some("invalid_credentials"),
-        AppError::EmailNotVerified => Some("email_not_verified"),
-        _ => None,
+    let outcome = SignInOutcome::of(&checked);
+    state.metrics.sign_in(outcome);
+    // A refused credential is audited; a throttled flood or an outage is only counted.
+    if let SignInOutcome::InvalidCredentials | SignInOutcome::EmailNotVerified = outcome {
+        let event = AuditEvent::failed_sign_in(email, outcome.label()).sent_by(client);
+        audit::record(&state.db, event).await;
     }
+    let (user, read_at) = checked?;
+    sessions::start(state, &user, read_at, client).await
 }
 
 /// Changes a signed-in user's password: the current one is checked as a sign-in checks it

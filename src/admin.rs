@@ -94,25 +94,26 @@ impl Admin {
         let created_at = now_ms();
         let (stored_id, stored_email) = (id.clone(), email.as_ref().to_owned());
         let name = name.map(|n| n.as_ref().to_owned());
-        let created = self
-            .db
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    let row = NewUser {
-                        id: &stored_id,
-                        email: &stored_email,
-                        name: name.as_deref(),
-                        role: role.as_str(),
-                        password_hash: &password_hash,
-                        created_at,
-                    };
-                    if !repo::create_account(conn, &row)? {
-                        return Ok(false);
-                    }
-                    repo::set_email_verified(conn, &stored_id, created_at)?;
-                    Ok(true)
-                })
+        let action = move |conn: &mut DbConn| {
+            conn.transaction(|conn| {
+                let row = NewUser {
+                    id: &stored_id,
+                    email: &stored_email,
+                    name: name.as_deref(),
+                    role: role.as_str(),
+                    password_hash: &password_hash,
+                    created_at,
+                };
+                if !repo::create_account(conn, &row)? {
+                    return Ok(false);
+                }
+                repo::set_email_verified(conn, &stored_id, created_at)?;
+                Ok(true)
             })
+        };
+        let event = AuditEvent::of_user(AuditKind::UserCreated, &*id).detail(role.as_str());
+        let created = self
+            .run_audited(action, move |created| created.then_some(event))
             .await?;
         if !created {
             return Err(AdminError::Invalid(format!(
@@ -120,8 +121,6 @@ impl Admin {
                 email.as_ref()
             )));
         }
-        self.record(AuditEvent::of_user(AuditKind::UserCreated, &*id).detail(role.as_str()))
-            .await;
         Ok(id)
     }
 
@@ -130,11 +129,9 @@ impl Admin {
     pub async fn set_role(&self, who: &str, role: Role) -> Result<UserRow, AdminError> {
         let user = self.find(who).await?;
         let id = user.id.clone();
-        self.db
-            .run(move |conn| repo::set_role(conn, &id, role.as_str()))
-            .await?;
-        self.record(AuditEvent::of_user(AuditKind::RoleChanged, &*user.id).detail(role.as_str()))
-            .await;
+        let event = AuditEvent::of_user(AuditKind::RoleChanged, &*id).detail(role.as_str());
+        let action = move |conn: &mut DbConn| repo::set_role(conn, &id, role.as_str());
+        self.run_audited(action, |_| Some(event)).await?;
         Ok(user)
     }
 
@@ -145,11 +142,9 @@ impl Admin {
         let id = user.id.clone();
         let now = now_ms();
         let (cutoff, forget_at) = everywhere_cutoff(now, self.retention.family_memory_ms);
-        self.db
-            .run(move |conn| repo::disable_user(conn, &id, cutoff, now, forget_at))
-            .await?;
-        self.record(AuditEvent::of_user(AuditKind::UserDisabled, &*user.id))
-            .await;
+        let event = AuditEvent::of_user(AuditKind::UserDisabled, &*id);
+        let action = move |conn: &mut DbConn| repo::disable_user(conn, &id, cutoff, now, forget_at);
+        self.run_audited(action, |_| Some(event)).await?;
         Ok(user)
     }
 
@@ -157,11 +152,9 @@ impl Admin {
     pub async fn enable(&self, who: &str) -> Result<UserRow, AdminError> {
         let user = self.find(who).await?;
         let id = user.id.clone();
-        self.db
-            .run(move |conn| repo::set_disabled(conn, &id, None))
-            .await?;
-        self.record(AuditEvent::of_user(AuditKind::UserEnabled, &*user.id))
-            .await;
+        let event = AuditEvent::of_user(AuditKind::UserEnabled, &*id);
+        let action = move |conn: &mut DbConn| repo::set_disabled(conn, &id, None);
+        self.run_audited(action, |_| Some(event)).await?;
         Ok(user)
     }
 
@@ -171,11 +164,10 @@ impl Admin {
         let id = user.id.clone();
         let now = now_ms();
         let (cutoff, forget_at) = everywhere_cutoff(now, self.retention.family_memory_ms);
-        self.db
-            .run(move |conn| repo::revoke_all_sessions(conn, &id, cutoff, now, forget_at))
-            .await?;
-        self.record(AuditEvent::of_user(AuditKind::SignOutEverywhere, &*user.id))
-            .await;
+        let event = AuditEvent::of_user(AuditKind::SignOutEverywhere, &*id);
+        let action =
+            move |conn: &mut DbConn| repo::revoke_all_sessions(conn, &id, cutoff, now, forget_at);
+        self.run_audited(action, |_| Some(event)).await?;
         Ok(user)
     }
 
@@ -184,13 +176,16 @@ impl Admin {
         let sid = session_id.to_owned();
         let now = now_ms();
         let forget_at = now + self.retention.family_memory_ms;
+        let event = AuditEvent::of_session(AuditKind::SessionRevoked, &*sid);
+        let action = move |conn: &mut DbConn| {
+            let Some(owner) = repo::find_session_owner(conn, &sid)? else {
+                return Ok(Vec::new());
+            };
+            repo::revoke_sessions_of(conn, &owner, &SessionChoice::One(sid), now, forget_at)
+        };
         let ended = self
-            .db
-            .run(move |conn| {
-                let Some(owner) = repo::find_session_owner(conn, &sid)? else {
-                    return Ok(Vec::new());
-                };
-                repo::revoke_sessions_of(conn, &owner, &SessionChoice::One(sid), now, forget_at)
+            .run_audited(action, |ended: &Vec<String>| {
+                (!ended.is_empty()).then_some(event)
             })
             .await?;
         if ended.is_empty() {
@@ -198,17 +193,24 @@ impl Admin {
                 "no live session has the id {session_id}"
             )));
         }
-        self.record(AuditEvent::of_session(
-            AuditKind::SessionRevoked,
-            session_id,
-        ))
-        .await;
         Ok(())
     }
 
-    /// Records what an operator did: `detail` says `operator` unless it names a role.
-    async fn record(&self, event: AuditEvent) {
-        audit::record(&self.db, event.by_operator()).await;
+    /// Runs `action` and records, in the same job, the event `audited` names for what it did,
+    /// as the operator's: `detail` says `operator` unless it names a role.
+    async fn run_audited<T, F, A>(&self, action: F, audited: A) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConn) -> diesel::QueryResult<T> + Send + 'static,
+        A: FnOnce(&T) -> Option<AuditEvent> + Send + 'static,
+        T: Send + 'static,
+    {
+        let events = move |done: &T| {
+            audited(done)
+                .map(AuditEvent::by_operator)
+                .into_iter()
+                .collect()
+        };
+        audit::run_audited(&self.db, action, events).await
     }
 
     /// Deletes the rows that can no longer matter; how many.

@@ -160,15 +160,20 @@ impl AuditEvent {
     }
 }
 
-/// Records an event that no database action of its own goes with (a failed sign-in, an
-/// operator's command once done); a failure is logged, never returned.
+/// Records an event that no database action goes with (a refused sign-in or password change);
+/// a failure is logged, never returned.
 pub async fn record(db: &Db, event: AuditEvent) {
-    let _: Result<(), DbError> = db
-        .run(move |conn| {
-            write_after(conn, &[event]);
-            Ok(())
-        })
-        .await;
+    let kind = event.kind.as_str();
+    let written = db.run(move |conn| {
+        write_after(conn, &[event]);
+        Ok(())
+    });
+    if let Err(e) = written.await {
+        log::warn!(
+            "audit event {kind} not recorded: {}",
+            crate::error::error_chain(&e)
+        );
+    }
 }
 
 /// Runs `action` as [`Db::run`] does, then, in the same blocking job, writes the events

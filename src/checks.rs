@@ -60,8 +60,8 @@ where
         let counters = AnswerCounters::new(Arc::clone(&self.metrics), self.route.clone());
         ready(Ok(RequestChecksService {
             service,
-            checks: Rc::new(LayerState {
-                checks: self.clone(),
+            layer: Rc::new(LayerState {
+                settings: self.clone(),
                 counters,
             }),
         }))
@@ -70,14 +70,14 @@ where
 
 /// What one layer's requests share: the settings, and the counters this layer keeps.
 pub struct LayerState {
-    checks: RequestChecks,
+    settings: RequestChecks,
     counters: AnswerCounters,
 }
 
 /// [`RequestChecks`] around a service.
 pub struct RequestChecksService<S> {
     service: S,
-    checks: Rc<LayerState>,
+    layer: Rc<LayerState>,
 }
 
 impl<S, B> Service<ServiceRequest> for RequestChecksService<S>
@@ -92,22 +92,23 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let checks = Rc::clone(&self.checks);
+        let layer = Rc::clone(&self.layer);
         let started = Instant::now();
-        let refusal = if let Some(refusal) = limits::refusal(checks.checks.max_header_bytes, &req) {
+        let refusal = if let Some(refusal) = limits::refusal(layer.settings.max_header_bytes, &req)
+        {
             refusal
-        } else if csrf::is_forbidden(req.request(), &checks.checks.origins) {
+        } else if csrf::is_forbidden(req.request(), &layer.settings.origins) {
             AppError::CsrfFailed.error_response()
         } else {
             return Checked::Passed {
                 handler: self.service.call(req),
-                checks,
+                layer,
                 started,
             };
         };
         Checked::Refused {
             response: Some(req.into_response(refusal)),
-            checks,
+            layer,
             started,
         }
     }
@@ -119,11 +120,11 @@ pin_project! {
     #[project = CheckedProjection]
     pub enum Checked<F> {
         /// The request passed: the handler's future.
-        Passed { #[pin] handler: F, checks: Rc<LayerState>, started: Instant },
+        Passed { #[pin] handler: F, layer: Rc<LayerState>, started: Instant },
         /// Refused before the handler (taken when polled).
         Refused {
             response: Option<ServiceResponse<BoxBody>>,
-            checks: Rc<LayerState>,
+            layer: Rc<LayerState>,
             started: Instant,
         },
     }
@@ -136,22 +137,22 @@ where
     type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (mut response, checks, started) = match self.project() {
+        let (mut response, layer, started) = match self.project() {
             CheckedProjection::Passed {
                 handler,
-                checks,
+                layer,
                 started,
             } => (
                 ready!(handler.poll(cx))?.map_into_left_body(),
-                checks,
+                layer,
                 started,
             ),
             CheckedProjection::Refused {
                 response,
-                checks,
+                layer,
                 started,
             } => match response.take() {
-                Some(response) => (response.map_into_right_body(), checks, started),
+                Some(response) => (response.map_into_right_body(), layer, started),
                 None => {
                     return Poll::Ready(Err(AppError::Internal(
                         "checked future polled again".into(),
@@ -160,8 +161,8 @@ where
                 }
             },
         };
-        add_security_headers(response.headers_mut(), checks.checks.is_https);
-        checks.counters.observe(
+        add_security_headers(response.headers_mut(), layer.settings.is_https);
+        layer.counters.observe(
             response.request(),
             response.status().as_u16(),
             started.elapsed(),

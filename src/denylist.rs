@@ -10,8 +10,7 @@
 //! takes one read lock and no allocation.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -71,11 +70,10 @@ pub struct Denylist {
     /// Bumped after every change, so open WebSockets re-check their session at once
     /// ([`crate::ws`]); token checks never touch it.
     changes: watch::Sender<u64>,
-    /// When the revocation log was last read in full, as nanoseconds after `epoch` (0: never):
-    /// `/readyz` and the sync-lag metric. Monotonic, so a wall clock stepped back or forward
-    /// cannot make a stale list look current.
-    synced_after_epoch_ns: AtomicU64,
-    epoch: Instant,
+    /// When the last full read of the revocation log began (`None`: never), for `/readyz` and
+    /// the sync-lag metric. Monotonic, so a wall clock stepped back or forward cannot make a
+    /// stale list look current.
+    synced_at: Mutex<Option<Instant>>,
 }
 
 impl Default for Denylist {
@@ -90,26 +88,26 @@ impl Denylist {
         Self {
             entries: RwLock::default(),
             changes: watch::Sender::new(0),
-            synced_after_epoch_ns: AtomicU64::new(0),
-            epoch: Instant::now(),
+            synced_at: Mutex::default(),
         }
     }
 
     /// Records that everything in the log written before `read_began` has been merged.
     pub fn mark_synced(&self, read_began: Instant) {
-        let after_epoch = read_began.saturating_duration_since(self.epoch).as_nanos();
-        let ns = u64::try_from(after_epoch).unwrap_or(u64::MAX).max(1);
-        self.synced_after_epoch_ns.fetch_max(ns, Ordering::Relaxed);
+        let mut synced_at = self
+            .synced_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *synced_at = Some(synced_at.map_or(read_began, |at| at.max(read_began)));
     }
 
     /// How long ago the log was last read in full; `None` before the first read.
     pub fn synced_ago(&self) -> Option<Duration> {
-        let ns = self.synced_after_epoch_ns.load(Ordering::Relaxed);
-        (ns > 0).then(|| {
-            self.epoch
-                .elapsed()
-                .saturating_sub(Duration::from_nanos(ns))
-        })
+        let synced_at = self
+            .synced_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        synced_at.map(|at| at.elapsed())
     }
 
     /// Wakes whoever waits on [`Self::subscribe`] once a change is recorded.

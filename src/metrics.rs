@@ -174,7 +174,8 @@ impl SignInOutcome {
         }
     }
 
-    fn label(self) -> &'static str {
+    /// As `/metrics` labels it, and the audit log's `detail` of a failed sign-in.
+    pub fn label(self) -> &'static str {
         match self {
             Self::Success => "success",
             Self::InvalidCredentials => "invalid_credentials",
@@ -198,8 +199,8 @@ pub struct Sample {
     pub pool_idle: u32,
     /// The pool's size limit.
     pub pool_max: u32,
-    /// Since the revocation log was last read, ms.
-    pub sync_lag_ms: i64,
+    /// Since the revocation log was last read.
+    pub sync_lag: Duration,
 }
 
 /// Every metric doorward keeps.
@@ -357,8 +358,7 @@ impl Metrics {
         self.pool_connections.set(sample.pool_connections.into());
         self.pool_idle.set(sample.pool_idle.into());
         self.pool_max.set(sample.pool_max.into());
-        #[allow(clippy::cast_precision_loss)] // ms since the last sync: far below 2^52
-        self.sync_lag.set(sample.sync_lag_ms.max(0) as f64 / 1000.0);
+        self.sync_lag.set(sample.sync_lag.as_secs_f64());
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)

@@ -303,13 +303,13 @@ pub async fn sign_out(state: &AppState, credentials: SignOut<'_>) -> Result<(), 
         .iter()
         .filter_map(|token| OpaqueTokenHash::of_presented(token))
         .collect();
-    let sessions = AccessTokenSessions::End;
+    let client = &credentials.client;
     revoke(
         state,
-        &credentials.client,
+        client,
         &claims,
         refresh_hashes,
-        sessions,
+        AccessTokenSessions::End,
     )
     .await
 }

@@ -22,7 +22,7 @@ use crate::state::{AppState, millis};
 pub struct Readiness {
     /// The longest since the revocation log was last read in full: three sync intervals, and
     /// at least five seconds, so one slow read is no outage.
-    pub stale_after_ms: i64,
+    pub stale_after: Duration,
     /// The last ping, shared by every worker: `/readyz` needs no credential, so however many
     /// ask, one ping is in flight at a time, and one answers for [`PING_MEMORY`].
     last_ping: Arc<LastPing>,
@@ -62,7 +62,7 @@ impl Readiness {
     /// The rule for `DOORWARD_SYNC_INTERVAL`.
     pub fn for_sync_interval(every: Duration) -> Self {
         Self {
-            stale_after_ms: millis(every).saturating_mul(3).max(5_000),
+            stale_after: every.saturating_mul(3).max(Duration::from_secs(5)),
             last_ping: Arc::default(),
         }
     }
@@ -161,8 +161,8 @@ pub struct DenylistReport {
 )]
 pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>) -> HttpResponse {
     let database_answers = readiness.database_answers(&state).await;
-    let synced_ms_ago = state.denylist.synced_ago().map(millis);
-    let current = synced_ms_ago.is_some_and(|ago| ago <= readiness.stale_after_ms);
+    let synced_ago = state.denylist.synced_ago();
+    let current = synced_ago.is_some_and(|ago| ago <= readiness.stale_after);
     let ready = database_answers && current;
     let mut answer = no_store(if ready {
         StatusCode::OK
@@ -181,7 +181,7 @@ pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>)
         },
         denylist: DenylistReport {
             entries: state.denylist.len(),
-            synced_ms_ago,
+            synced_ms_ago: synced_ago.map(millis),
             current,
         },
     })
@@ -204,7 +204,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AppErro
         pool_connections,
         pool_idle,
         pool_max,
-        sync_lag_ms: state.denylist.synced_ago().map_or(0, millis),
+        sync_lag: state.denylist.synced_ago().unwrap_or_default(),
     };
     let text = state.metrics.encode(sample).map_err(AppError::internal)?;
     Ok(no_store(StatusCode::OK)
